@@ -1,0 +1,1 @@
+"""Benchmarks: one module per benchmark, ``bench_<name>.py`` with ``async def main(args)``."""

@@ -1,0 +1,98 @@
+"""REST routes of the accounts wing: ``/api/v1/auth/*`` and ``/api/v1/users/*``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from miaou.accounts.models import (
+    AuthResult,
+    LoginRequest,
+    Me,
+    PasswordChanged,
+    PasswordChangeRequest,
+    ProfilePatch,
+    RegisterRequest,
+    Session,
+    SessionList,
+    User,
+)
+from miaou.accounts.service import Principal
+from miaou.errors import NotFound
+from miaou.http.auth import client_ip, node_of, principal, user_agent
+from miaou.ids import parse_id
+
+AnyRequest = Request[Any, Any, Any]
+
+
+def _id_or_404(text: str, what: str) -> int:
+    value = parse_id(text)
+    if value is None:
+        raise NotFound(f"No such {what}.", code=f"unknown_{what}")
+    return value
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+
+    @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
+    async def register(self, request: AnyRequest, data: JSONBody[RegisterRequest]) -> AuthResult:
+        """Create an account and a first session. Usernames: 2-32 characters, letters,
+        digits, `_ . -`, unique ignoring case; passwords: at least 8 characters."""
+        return await node_of(request).accounts.register(
+            data, user_agent=user_agent(request), ip=client_ip(request)
+        )
+
+    @post("/login", status_code=HTTP_200_OK, summary="Log in and get a bearer token")
+    async def login(self, request: AnyRequest, data: JSONBody[LoginRequest]) -> AuthResult:
+        return await node_of(request).accounts.login(
+            data, user_agent=user_agent(request), ip=client_ip(request)
+        )
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, dependencies={"who": principal},
+          summary="Revoke the session of this token")
+    async def logout(self, request: AnyRequest, who: NamedDependency[Principal]) -> None:
+        await node_of(request).accounts.logout(who)
+
+    @get("/sessions", dependencies={"who": principal}, summary="List my sessions")
+    async def sessions(self, request: AnyRequest, who: NamedDependency[Principal]) -> SessionList:
+        return SessionList(sessions=await node_of(request).accounts.sessions(who))
+
+    @get("/sessions/{session_id:str}", dependencies={"who": principal})
+    async def session(self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]) -> Session:
+        return await node_of(request).accounts.session(who, _id_or_404(session_id, "session"))
+
+    @delete("/sessions/{session_id:str}", dependencies={"who": principal},
+            summary="Revoke one of my sessions")
+    async def revoke(self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]) -> None:
+        await node_of(request).accounts.revoke_session(who, _id_or_404(session_id, "session"))
+
+    @post("/password", status_code=HTTP_200_OK, dependencies={"who": principal},
+          summary="Change my password; revokes my other sessions")
+    async def change_password(self, request: AnyRequest, who: NamedDependency[Principal],
+                              data: JSONBody[PasswordChangeRequest]) -> PasswordChanged:
+        revoked = await node_of(request).accounts.change_password(who, data)
+        return PasswordChanged(revoked_sessions=revoked)
+
+
+class UsersController(Controller):
+    path = "/api/v1/users"
+    tags = ["users"]
+    dependencies = {"who": principal}
+
+    @get("/@me", summary="My account")
+    async def me(self, request: AnyRequest, who: NamedDependency[Principal]) -> Me:
+        return await node_of(request).accounts.me(who)
+
+    @patch("/@me", summary="Update my display name or bio")
+    async def update_me(self, request: AnyRequest, who: NamedDependency[Principal], data: JSONBody[ProfilePatch]) -> Me:
+        return await node_of(request).accounts.update_me(who, data)
+
+    @get("/{user_id:str}", summary="A user's public profile")
+    async def user(self, request: AnyRequest, who: NamedDependency[Principal], user_id: FromPath[str]) -> User:
+        return await node_of(request).accounts.user(_id_or_404(user_id, "user"))

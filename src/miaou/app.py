@@ -1,0 +1,83 @@
+"""Assembles a node: settings -> storage, services, HTTP app, middleware.
+
+``Node`` owns every long-lived part; ``Node.asgi`` is what uvicorn serves. Startup migrates
+the database (unless ``migrate_on_start`` is off, in which case it refuses to start on a
+stale schema), shutdown closes the pools.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from miaou import __version__, ids
+from miaou.accounts.api import AuthController, UsersController
+from miaou.accounts.passwords import Passwords
+from miaou.accounts.service import AccountService
+from miaou.config import Settings
+from miaou.db import migrate
+from miaou.db.engine import Database
+from miaou.errors import ConfigError
+from miaou.http import health
+from miaou.http.errors import exception_handlers
+from miaou.http.ratelimit import RateLimits, rate_limit_middleware
+from miaou.observability import Metrics, ObservabilityMiddleware, sqlalchemy_pool_stats
+from miaou.types import ASGIApp
+
+
+class Node:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if settings.worker_id is not None:
+            ids.configure(settings.worker_id)
+        self.db = Database(settings.effective_database_url)
+        self.passwords = Passwords(
+            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+        )
+        self.accounts = AccountService(self.db, self.passwords, settings)
+        self.rate_limits = RateLimits(settings)
+        self.metrics = Metrics(
+            database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
+        )
+        self.litestar = self._build_litestar()
+        self.asgi: ASGIApp = ObservabilityMiddleware(self.litestar, metrics=self.metrics)
+
+    def _build_litestar(self) -> Litestar:
+        openapi = OpenAPIConfig(
+            title="Miaou API",
+            version=__version__,
+            description="REST API of a Miaou node. Errors: "
+            '`{"code": "...", "message": "...", "errors": {...}}`.',
+            path="/api/v1",
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/docs")],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"bearer": []}],
+        )
+        app = Litestar(
+            route_handlers=[*health.routes, AuthController, UsersController],
+            exception_handlers=exception_handlers,
+            middleware=[rate_limit_middleware],
+            openapi_config=openapi,
+            request_max_body_size=self.settings.max_body_bytes,
+            on_startup=[self.start],
+            on_shutdown=[self.stop],
+            logging_config=None,
+            debug=False,
+        )
+        app.state.node = self
+        return app
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await migrate.upgrade(self.db)
+        elif not await migrate.is_current(self.db):
+            raise ConfigError("The database schema is not current: run `miaou migrate`.")
+        await self.rate_limits.start()
+
+    async def stop(self) -> None:
+        await self.rate_limits.close()
+        await self.db.close()

@@ -1,0 +1,164 @@
+"""Pure ASGI middleware: request ids, HTTP metrics and the access log.
+
+It wraps the whole Litestar app (outermost layer, handed to uvicorn), so it sees every
+request, including those Litestar rejects before routing (404, 405, bad host).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from typing import Any, Protocol
+
+import structlog
+
+from miaou.observability.logging import get_logger
+from miaou.observability.metrics import UNMATCHED_ROUTE, Metrics
+
+# Any-typed on purpose: Litestar, uvicorn and httpx each declare their own (TypedDict)
+# ASGI types, and this middleware must fit between all of them.
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+#: Route label of a Litestar ``is_mount`` ASGI app, for which Litestar sets an empty template.
+MOUNT_ROUTE = "<mount>"
+
+#: Scraped / probed every few seconds: logged at debug so they don't drown the access log.
+DEFAULT_QUIET_PATHS = frozenset({"/metrics", "/healthz"})
+
+# Caps the logged path: it is client-controlled and may be very long.
+_MAX_LOGGED_PATH = 512
+
+
+class _Logger(Protocol):
+    def debug(self, event: str, **kw: Any) -> Any: ...
+    def info(self, event: str, **kw: Any) -> Any: ...
+    def error(self, event: str, **kw: Any) -> Any: ...
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID if it is safe to echo and log, else a fresh one."""
+    for name, value in headers:
+        if name.lower() == REQUEST_ID_HEADER:
+            candidate = value.decode("latin-1")
+            if _VALID_REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def _route(scope: Scope) -> str:
+    # Set by Litestar's router on this very scope dict once a route matched; absent when
+    # routing failed. Never fall back to the raw path: that would make label cardinality
+    # unbounded (ids, typos, scanners).
+    template = scope.get("path_template")
+    if template is None:
+        return UNMATCHED_ROUTE
+    return str(template) or MOUNT_ROUTE
+
+
+class ObservabilityMiddleware:
+    """Request id, metrics and one structured log line per HTTP request.
+
+    The request id is echoed in the ``x-request-id`` response header, stored in
+    ``scope["state"]["request_id"]`` (Litestar: ``request.state.request_id``) and bound in
+    structlog's contextvars so handlers' own log lines carry it too.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        logger: _Logger | None = None,
+        quiet_paths: Collection[str] = DEFAULT_QUIET_PATHS,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.logger: _Logger = logger if logger is not None else get_logger("miaou.http")
+        self.quiet_paths = frozenset(quiet_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            # websocket and lifespan: untouched.
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _request_id(scope.get("headers") or [])
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
+        # Captured now: Litestar rewrites scope["path"] for mounted apps. The ASGI path never
+        # includes the query string, which may hold tokens.
+        path = str(scope.get("path", ""))[:_MAX_LOGGED_PATH]
+        method = str(scope.get("method", ""))
+        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        status: int | None = None
+
+        async def send_with_request_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers") or ()
+                    if k.lower() != REQUEST_ID_HEADER
+                ]
+                headers.append(header)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        failed = False
+        start = time.perf_counter()
+        try:
+            with (
+                self.metrics.requests_in_progress.track_inprogress(),
+                structlog.contextvars.bound_contextvars(request_id=request_id),
+            ):
+                await self.app(scope, receive, send_with_request_id)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            duration = time.perf_counter() - start
+            # Raised, or returned without ever starting a response (uvicorn then sends 500).
+            final_status = 500 if failed or status is None else status
+            route = _route(scope)
+            self.metrics.observe_request(method, route, final_status, duration)
+            self._log(request_id, method, route, path, final_status, duration, scope)
+
+    def _log(
+        self,
+        request_id: str,
+        method: str,
+        route: str,
+        path: str,
+        status: int,
+        duration: float,
+        scope: Scope,
+    ) -> None:
+        if status >= 500:
+            log = self.logger.error
+        elif path in self.quiet_paths:
+            log = self.logger.debug
+        else:
+            log = self.logger.info
+        client = scope.get("client")
+        log(
+            "request",
+            request_id=request_id,
+            method=method,
+            route=route,
+            path=path,
+            status=status,
+            duration_ms=round(duration * 1000, 2),
+            client_ip=client[0] if client else None,
+        )

@@ -1,0 +1,135 @@
+"""Async REST client.
+
+Rate limits: on 429 the client waits ``Retry-After`` and retries, up to
+``rate_limit_retries`` times and never longer than ``max_retry_wait`` seconds per wait; then
+it raises :class:`RateLimitedError`. Set ``rate_limit_retries=0`` to see every 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from miaou.sdk.errors import ApiError, RateLimitedError
+from miaou.sdk.models import AuthResult, Me, Session, User
+
+T = TypeVar("T")
+USER_AGENT = "miaou-sdk/0.1"
+
+
+class Client:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0,
+                 rate_limit_retries: int = 3, max_retry_wait: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.rate_limit_retries = rate_limit_retries
+        self.max_retry_wait = max_retry_wait
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
+                                       headers={"user-agent": USER_AGENT})
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object | TracebackType) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # -- transport ----------------------------------------------------------------------
+    async def request(self, method: str, path: str, *, json: Any = None,
+                      params: dict[str, Any] | None = None,
+                      headers: dict[str, str] | None = None,
+                      content: bytes | None = None) -> httpx.Response:
+        """Send a request; return the response if 2xx, else raise :class:`ApiError`."""
+        all_headers = dict(headers or {})
+        if self.token and "authorization" not in {k.lower() for k in all_headers}:
+            all_headers["authorization"] = f"Bearer {self.token}"
+        attempt = 0
+        while True:
+            response = await self._http.request(method, path, json=json, params=params,
+                                                headers=all_headers, content=content)
+            if response.status_code != 429 or attempt >= self.rate_limit_retries:
+                break
+            wait = float(response.headers.get("retry-after", "1"))
+            if wait > self.max_retry_wait:
+                break
+            attempt += 1
+            await asyncio.sleep(wait)
+        if response.is_success:
+            return response
+        raise _error(response)
+
+    async def _get(self, path: str, into: type[T], **kw: Any) -> T:
+        return msgspec.convert((await self.request("GET", path, **kw)).json(), into)
+
+    # -- auth ---------------------------------------------------------------------------
+    async def register(self, username: str, password: str, *, display_name: str | None = None,
+                       invite_code: str | None = None) -> AuthResult:
+        body: dict[str, Any] = {"username": username, "password": password}
+        if display_name is not None:
+            body["display_name"] = display_name
+        if invite_code is not None:
+            body["invite_code"] = invite_code
+        response = await self.request("POST", "/api/v1/auth/register", json=body)
+        result = msgspec.convert(response.json(), AuthResult)
+        self.token = result.token
+        return result
+
+    async def login(self, username: str, password: str) -> AuthResult:
+        response = await self.request("POST", "/api/v1/auth/login",
+                                      json={"username": username, "password": password})
+        result = msgspec.convert(response.json(), AuthResult)
+        self.token = result.token
+        return result
+
+    async def logout(self) -> None:
+        await self.request("POST", "/api/v1/auth/logout")
+        self.token = None
+
+    async def sessions(self) -> list[Session]:
+        data = (await self.request("GET", "/api/v1/auth/sessions")).json()
+        return msgspec.convert(data["sessions"], list[Session])
+
+    async def session(self, session_id: str) -> Session:
+        return await self._get(f"/api/v1/auth/sessions/{session_id}", Session)
+
+    async def revoke_session(self, session_id: str) -> None:
+        await self.request("DELETE", f"/api/v1/auth/sessions/{session_id}")
+
+    async def change_password(self, current_password: str, new_password: str) -> int:
+        response = await self.request(
+            "POST", "/api/v1/auth/password",
+            json={"current_password": current_password, "new_password": new_password},
+        )
+        return int(response.json()["revoked_sessions"])
+
+    # -- users --------------------------------------------------------------------------
+    async def me(self) -> Me:
+        return await self._get("/api/v1/users/@me", Me)
+
+    async def update_me(self, **changes: Any) -> Me:
+        response = await self.request("PATCH", "/api/v1/users/@me", json=changes)
+        return msgspec.convert(response.json(), Me)
+
+    async def user(self, user_id: str) -> User:
+        return await self._get(f"/api/v1/users/{user_id}", User)
+
+    # -- operations ---------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        return dict((await self.request("GET", "/healthz")).json())
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+        code, message = str(body["code"]), str(body["message"])
+        errors = body.get("errors") or {}
+    except (ValueError, KeyError, TypeError):
+        code, message, errors = "http_error", response.text[:200], {}
+    cls = RateLimitedError if response.status_code == 429 else ApiError
+    return cls(response.status_code, code, message, errors, dict(response.headers))

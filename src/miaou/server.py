@@ -1,0 +1,97 @@
+"""Serving a node with uvicorn on a socket we bind ourselves.
+
+Binding first lets us report "port in use" as a clear configuration error (uvicorn would log
+and exit), and lets tests ask for port 0 and learn the port the kernel chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from miaou.app import Node
+from miaou.errors import ConfigError
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is already in use") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def uvicorn_config(node: Node) -> uvicorn.Config:
+    return uvicorn.Config(
+        node.asgi,
+        loop="uvloop",
+        http="httptools",
+        ws="none",  # the gateway brings its own protocol class
+        lifespan="on",
+        log_config=None,  # our structlog setup handles uvicorn's loggers
+        access_log=False,  # one line per request comes from our middleware
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+def serve_forever(node: Node, sock: socket.socket) -> None:
+    """Run until SIGINT/SIGTERM (uvicorn handles both and shuts down gracefully)."""
+    server = uvicorn.Server(uvicorn_config(node))
+    server.run(sockets=[sock])
+    if not server.started:
+        raise ConfigError("the node failed to start; see the log above")
+
+
+class RunningNode:
+    """A node served in the current event loop (tests, benchmarks)."""
+
+    def __init__(self, node: Node, server: uvicorn.Server, task: asyncio.Task[None],
+                 sock: socket.socket) -> None:
+        self.node = node
+        self.server = server
+        self.port: int = sock.getsockname()[1]
+        self.url = f"http://{node.settings.host}:{self.port}"
+        self._task = task
+        self._sock = sock
+
+    async def stop(self) -> None:
+        """Graceful shutdown, as on SIGTERM; safe to call twice."""
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
+        self._sock.close()
+
+
+@contextlib.asynccontextmanager
+async def running(node: Node) -> AsyncIterator[RunningNode]:
+    """Serve ``node`` in this event loop until the block exits."""
+    sock = bind_socket(node.settings.host, node.settings.port)
+    server = uvicorn.Server(uvicorn_config(node))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    handle = RunningNode(node, server, task, sock)
+    try:
+        for _ in range(500):  # up to 10 s
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.02)
+        if not server.started:
+            if task.done():
+                task.result()
+            raise RuntimeError("node did not start")
+        yield handle
+    finally:
+        await handle.stop()

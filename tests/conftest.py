@@ -1,0 +1,137 @@
+"""Shared fixtures: settings, databases (SQLite always, PostgreSQL when configured), nodes.
+
+``MIAOU_TEST_POSTGRES_URL`` (a server URL; each test gets a fresh database on it) and
+``MIAOU_TEST_REDIS_URL`` turn on the PostgreSQL and Redis variants. In CI (``CI`` set) they
+must be set and reachable: the run fails instead of quietly testing less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from miaou.app import Node
+from miaou.config import Settings, load_settings
+from miaou.sdk import Client
+from miaou.server import RunningNode, running
+
+POSTGRES_URL = os.environ.get("MIAOU_TEST_POSTGRES_URL", "")
+REDIS_URL = os.environ.get("MIAOU_TEST_REDIS_URL", "")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and not (POSTGRES_URL and REDIS_URL):
+        raise pytest.UsageError(
+            "CI needs MIAOU_TEST_POSTGRES_URL and MIAOU_TEST_REDIS_URL (see .ci/run)"
+        )
+
+
+def database_kinds() -> list[str]:
+    return ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_kind" in metafunc.fixturenames:
+        metafunc.parametrize("database_kind", database_kinds())
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def database_url(database_kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of the kind under test."""
+    if database_kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'miaou.db'}"
+        return
+    name = f"miaou_t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield make_url(POSTGRES_URL).set(
+            drivername="postgresql+asyncpg", database=name
+        ).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    """Test settings: loopback, a free port, cheap (but real) argon2id."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "data_dir": str(tmp_path / "data"),
+        "database_url": database_url,
+        "password_time_cost": 1,
+        "password_memory_kib": 1024,
+        "log_json": True,
+        **overrides,
+    }
+    return load_settings(environ={}, overrides=values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url)
+
+
+NodeFactory = Callable[..., Awaitable[RunningNode]]
+
+
+@pytest.fixture
+async def start_node(tmp_path: Path, database_url: str) -> AsyncIterator[NodeFactory]:
+    """Start nodes on the test database with setting overrides; all stop at teardown."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> RunningNode:
+            node = Node(make_settings(tmp_path, database_url, **overrides))
+            return await stack.enter_async_context(running(node))
+
+        yield start
+
+
+@pytest.fixture
+async def node(start_node: NodeFactory) -> RunningNode:
+    return await start_node()
+
+
+ClientFactory = Callable[..., Client]
+
+
+@pytest.fixture
+async def make_client(node: RunningNode) -> AsyncIterator[ClientFactory]:
+    clients: list[Client] = []
+
+    def make(url: str | None = None, **kw: Any) -> Client:
+        client = Client(url or node.url, rate_limit_retries=0, **kw)
+        clients.append(client)
+        return client
+
+    yield make
+    await asyncio.gather(*(c.close() for c in clients))
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> Client:
+    return make_client()
