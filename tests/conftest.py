@@ -65,9 +65,11 @@ async def database_url(database_kind: str, tmp_path: Path) -> AsyncIterator[str]
     finally:
         await admin.close()
     try:
-        yield make_url(POSTGRES_URL).set(
-            drivername="postgresql+asyncpg", database=name
-        ).render_as_string(hide_password=False)
+        yield (
+            make_url(POSTGRES_URL)
+            .set(drivername="postgresql+asyncpg", database=name)
+            .render_as_string(hide_password=False)
+        )
     finally:
         admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
         try:

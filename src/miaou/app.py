@@ -50,8 +50,10 @@ class Node:
             version=__version__,
             description="REST API of a Miaou node. Errors: "
             '`{"code": "...", "message": "...", "errors": {...}}`.',
-            path="/api/v1",
-            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/docs")],
+            # Litestar's controller serves a catch-all under its path, so it lives under
+            # /api/v1/docs, not /api/v1; /api/v1/openapi.json is served by our own route.
+            path="/api/v1/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
@@ -76,7 +78,6 @@ class Node:
             await migrate.upgrade(self.db)
         elif not await migrate.is_current(self.db):
             raise ConfigError("The database schema is not current: run `miaou migrate`.")
-        await self.rate_limits.start()
 
     async def stop(self) -> None:
         await self.rate_limits.close()

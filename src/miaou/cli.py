@@ -57,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--after", default="0", help="list ids after this one (pagination)")
     listing.add_argument("--json", action="store_true")
-    for name, text in (("disable", "disable an account and end its sessions"),
-                       ("enable", "enable a disabled account")):
+    for name, text in (
+        ("disable", "disable an account and end its sessions"),
+        ("enable", "enable a disabled account"),
+    ):
         action = user_sub.add_parser(name, help=text)
         action.add_argument("username")
     for action_parser in user_sub.choices.values():
@@ -74,8 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("host", "port", "data_dir", "database_url", "redis_url", "registration",
-            "log_level", "worker_id")
+    keys = (
+        "host",
+        "port",
+        "data_dir",
+        "database_url",
+        "redis_url",
+        "registration",
+        "log_level",
+        "worker_id",
+    )
     return {k: getattr(args, k, None) for k in keys}
 
 
@@ -107,8 +117,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, json=settings.log_json)
     sock = bind_socket(settings.host, settings.port)  # fails fast and clearly if taken
     node = Node(settings)
-    print(f"miaou {__version__} listening on http://{settings.host}:{sock.getsockname()[1]} "
-          f"({node.db.dialect})", file=sys.stderr, flush=True)
+    print(
+        f"miaou {__version__} listening on http://{settings.host}:{sock.getsockname()[1]} "
+        f"({node.db.dialect})",
+        file=sys.stderr,
+        flush=True,
+    )
     serve_forever(node, sock)
     return 0
 
@@ -156,20 +170,27 @@ def _read_password() -> str:
 
 async def _user_create(ctx: Any) -> int:
     node, args = ctx
-    user = await node.accounts.create_user(args.username, _read_password(), is_admin=args.admin,
-                                           display_name=args.display_name)
-    print(f"created user {user.username} (id {user.id})"
-          f"{' as administrator' if args.admin else ''}")
+    user = await node.accounts.create_user(
+        args.username, _read_password(), is_admin=args.admin, display_name=args.display_name
+    )
+    print(f"created user {user.username} (id {user.id}){' as administrator' if args.admin else ''}")
     return 0
 
 
 async def _user_list(ctx: Any) -> int:
     node, args = ctx
     rows = await node.accounts.list_users(after=int(args.after), limit=args.limit)
-    items = [{"id": str(r.id), "username": r.username, "display_name": r.display_name,
-              "admin": bool(r.is_admin), "disabled": r.disabled_at is not None,
-              "created": datetime.fromtimestamp(r.created_at / 1000, UTC).isoformat()}
-             for r in rows]
+    items = [
+        {
+            "id": str(r.id),
+            "username": r.username,
+            "display_name": r.display_name,
+            "admin": bool(r.is_admin),
+            "disabled": r.disabled_at is not None,
+            "created": datetime.fromtimestamp(r.created_at / 1000, UTC).isoformat(),
+        }
+        for r in rows
+    ]
     if args.json:
         print(json.dumps(items, indent=2))
     else:
@@ -193,15 +214,20 @@ def _set_disabled(disabled: bool) -> Callable[[Any], Awaitable[int]]:
 
 async def _invite_create(ctx: Any) -> int:
     node, args = ctx
-    code = await node.accounts.create_invite(created_by=None, max_uses=args.max_uses,
-                                             expires_in_s=args.expires_in)
+    code = await node.accounts.create_invite(
+        created_by=None, max_uses=args.max_uses, expires_in_s=args.expires_in
+    )
     print(code)
     return 0
 
 
 def _user(settings: Settings, args: argparse.Namespace) -> int:
-    actions = {"create": _user_create, "list": _user_list,
-               "disable": _set_disabled(True), "enable": _set_disabled(False)}
+    actions = {
+        "create": _user_create,
+        "list": _user_list,
+        "disable": _set_disabled(True),
+        "enable": _set_disabled(False),
+    }
     return _with_node(actions[args.user_command])(settings, args)
 
 

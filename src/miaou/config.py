@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Empty means embedded SQLite at <data_dir>/miaou.db.
     database_url: str = ""
     redis_url: str = ""
+    # Prefix of every Redis key, so deployments (or test runs) can share one server.
+    redis_namespace: str = "miaou"
     registration: RegistrationMode = "open"
     migrate_on_start: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -111,8 +113,10 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"port must be in 0..65535, got {settings.port}")
     settings.effective_database_url  # noqa: B018 - raises ConfigError when invalid
     if settings.redis_url and not re.match(r"^(rediss?|unix)://", settings.redis_url):
-        raise ConfigError(f"redis_url must start with redis://, rediss:// or unix://, got "
-                          f"{mask_url(settings.redis_url)!r}")
+        raise ConfigError(
+            f"redis_url must start with redis://, rediss:// or unix://, got "
+            f"{mask_url(settings.redis_url)!r}"
+        )
     if settings.worker_id is not None and not 0 <= settings.worker_id <= 1023:
         raise ConfigError(f"worker_id must be in 0..1023, got {settings.worker_id}")
     if settings.max_body_bytes < 1024:
@@ -137,7 +141,7 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, value in environ.items():
         if not name.startswith("MIAOU_") or name.startswith(_NOT_SETTINGS):
             continue
-        path = name[len("MIAOU_"):].lower().split("__")
+        path = name[len("MIAOU_") :].lower().split("__")
         node = layer
         for part in path[:-1]:
             node = node.setdefault(part, {})

@@ -59,8 +59,9 @@ def serve_forever(node: Node, sock: socket.socket) -> None:
 class RunningNode:
     """A node served in the current event loop (tests, benchmarks)."""
 
-    def __init__(self, node: Node, server: uvicorn.Server, task: asyncio.Task[None],
-                 sock: socket.socket) -> None:
+    def __init__(
+        self, node: Node, server: uvicorn.Server, task: asyncio.Task[None], sock: socket.socket
+    ) -> None:
         self.node = node
         self.server = server
         self.port: int = sock.getsockname()[1]

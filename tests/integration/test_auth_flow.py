@@ -50,7 +50,7 @@ async def test_ids_are_strings_and_users_are_public_to_members(make_client) -> N
     assert bad.value.status == 404
 
 
-@pytest.mark.parametrize("name", ["ALICE", "alice", "Ａｌｉｃｅ"])
+@pytest.mark.parametrize("name", ["ALICE", "alice", "\uff21\uff4c\uff49\uff43\uff45"])
 async def test_duplicate_usernames_refused_ignoring_case_and_width(make_client, name) -> None:
     await make_client().register("Alice", PASSWORD)
     with pytest.raises(ApiError) as dup:
@@ -84,8 +84,9 @@ async def test_concurrent_registrations_of_one_name_create_one_account(make_clie
 )
 async def test_invalid_usernames_get_the_documented_shape(node, username, problem) -> None:
     async with httpx.AsyncClient(base_url=node.url) as http:
-        response = await http.post("/api/v1/auth/register",
-                                   json={"username": username, "password": PASSWORD})
+        response = await http.post(
+            "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
+        )
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid_username"
@@ -121,11 +122,13 @@ async def test_failed_registration_changes_nothing(make_client) -> None:
 
 async def test_bad_bodies_refused_with_field_errors(node) -> None:
     async with httpx.AsyncClient(base_url=node.url) as http:
-        unknown = await http.post("/api/v1/auth/register",
-                                  json={"username": "erin", "password": PASSWORD, "admin": True})
+        unknown = await http.post(
+            "/api/v1/auth/register", json={"username": "erin", "password": PASSWORD, "admin": True}
+        )
         missing = await http.post("/api/v1/auth/login", json={"username": "erin"})
-        not_json = await http.post("/api/v1/auth/login", content=b"{nope",
-                                   headers={"content-type": "application/json"})
+        not_json = await http.post(
+            "/api/v1/auth/login", content=b"{nope", headers={"content-type": "application/json"}
+        )
     assert unknown.status_code == 400
     assert unknown.json()["errors"] == {"admin": ["is not a known field"]}
     assert missing.status_code == 400 and "password" in str(missing.json()["errors"])
@@ -229,10 +232,12 @@ async def test_registration_closed(start_node) -> None:
 
 async def test_registration_by_invite(start_node) -> None:
     node = await start_node(registration="invite")
-    code = await node.node.accounts.create_invite(created_by=None, max_uses=1,
-                                                  expires_in_s=3600)
-    async with Client(node.url, rate_limit_retries=0) as a, Client(node.url) as b, \
-            Client(node.url) as c:
+    code = await node.node.accounts.create_invite(created_by=None, max_uses=1, expires_in_s=3600)
+    async with (
+        Client(node.url, rate_limit_retries=0) as a,
+        Client(node.url) as b,
+        Client(node.url) as c,
+    ):
         with pytest.raises(ApiError) as needed:
             await a.register("mia", PASSWORD)
         assert needed.value.code == "invite_required"

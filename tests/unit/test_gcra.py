@@ -263,6 +263,31 @@ def test_remaining_is_truthful_at_epoch_magnitudes(
             assert nxt.remaining == d.remaining - 1
 
 
+@given(st.integers(1, 60), st.floats(1e-3, 1e4), st.data())
+def test_remaining_agrees_with_the_next_request_right_at_the_boundaries(
+    count: int, period: float, data: st.DataObject
+) -> None:
+    """States whose backlog sits within rounding distance of "k + 1 more fit", where a count
+    from a quotient and the fit test itself are most likely to disagree."""
+    limit = Limit(count=count, period=period)
+    k = data.draw(st.integers(0, count - 1))
+    # Coarse: a few ulps of period either side (the float slack is a few ulps per request);
+    # fine: then a few ulps of the value itself.
+    tat = period - (k + 1) * limit.emission_interval
+    tat += data.draw(st.integers(-8 * count, 8 * count)) * math.ulp(period)
+    for _ in range(data.draw(st.integers(0, 4))):
+        tat = math.nextafter(tat, data.draw(st.sampled_from([math.inf, -math.inf])))
+    tat = max(tat, 0.0)
+    # now = 0: the backlog is the TAT itself, to the last bit.
+    for _ in range(count + 1):  # walk the bucket down; the promise must hold at every step
+        d = decide(tat, 0.0, limit)
+        if not d.allowed:
+            break
+        tat = d.tat
+        assert decide(tat, 0.0, limit).allowed == (d.remaining > 0)
+    assert not decide(tat, 0.0, limit).allowed
+
+
 # ----------------------------------------------------------------- laws: the rate holds
 
 

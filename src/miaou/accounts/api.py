@@ -27,6 +27,8 @@ from miaou.http.auth import client_ip, node_of, principal, user_agent
 from miaou.ids import parse_id
 
 AnyRequest = Request[Any, Any, Any]
+# Password guessing and account creation get the strict per-IP bucket.
+AUTH_LIMITED = {"rate_limit": "auth"}
 
 
 def _id_or_404(text: str, what: str) -> int:
@@ -40,7 +42,7 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
+    @post("/register", status_code=HTTP_201_CREATED, summary="Create an account", opt=AUTH_LIMITED)
     async def register(self, request: AnyRequest, data: JSONBody[RegisterRequest]) -> AuthResult:
         """Create an account and a first session. Usernames: 2-32 characters, letters,
         digits, `_ . -`, unique ignoring case; passwords: at least 8 characters."""
@@ -48,14 +50,19 @@ class AuthController(Controller):
             data, user_agent=user_agent(request), ip=client_ip(request)
         )
 
-    @post("/login", status_code=HTTP_200_OK, summary="Log in and get a bearer token")
+    @post("/login", status_code=HTTP_200_OK, summary="Log in and get a bearer token",
+          opt=AUTH_LIMITED)
     async def login(self, request: AnyRequest, data: JSONBody[LoginRequest]) -> AuthResult:
         return await node_of(request).accounts.login(
             data, user_agent=user_agent(request), ip=client_ip(request)
         )
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT, dependencies={"who": principal},
-          summary="Revoke the session of this token")
+    @post(
+        "/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        dependencies={"who": principal},
+        summary="Revoke the session of this token",
+    )
     async def logout(self, request: AnyRequest, who: NamedDependency[Principal]) -> None:
         await node_of(request).accounts.logout(who)
 
@@ -64,18 +71,33 @@ class AuthController(Controller):
         return SessionList(sessions=await node_of(request).accounts.sessions(who))
 
     @get("/sessions/{session_id:str}", dependencies={"who": principal})
-    async def session(self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]) -> Session:
+    async def session(
+        self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]
+    ) -> Session:
         return await node_of(request).accounts.session(who, _id_or_404(session_id, "session"))
 
-    @delete("/sessions/{session_id:str}", dependencies={"who": principal},
-            summary="Revoke one of my sessions")
-    async def revoke(self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]) -> None:
+    @delete(
+        "/sessions/{session_id:str}",
+        dependencies={"who": principal},
+        summary="Revoke one of my sessions",
+    )
+    async def revoke(
+        self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]
+    ) -> None:
         await node_of(request).accounts.revoke_session(who, _id_or_404(session_id, "session"))
 
-    @post("/password", status_code=HTTP_200_OK, dependencies={"who": principal},
-          summary="Change my password; revokes my other sessions")
-    async def change_password(self, request: AnyRequest, who: NamedDependency[Principal],
-                              data: JSONBody[PasswordChangeRequest]) -> PasswordChanged:
+    @post(
+        "/password",
+        status_code=HTTP_200_OK,
+        dependencies={"who": principal},
+        summary="Change my password; revokes my other sessions",
+    )
+    async def change_password(
+        self,
+        request: AnyRequest,
+        who: NamedDependency[Principal],
+        data: JSONBody[PasswordChangeRequest],
+    ) -> PasswordChanged:
         revoked = await node_of(request).accounts.change_password(who, data)
         return PasswordChanged(revoked_sessions=revoked)
 
@@ -90,9 +112,13 @@ class UsersController(Controller):
         return await node_of(request).accounts.me(who)
 
     @patch("/@me", summary="Update my display name or bio")
-    async def update_me(self, request: AnyRequest, who: NamedDependency[Principal], data: JSONBody[ProfilePatch]) -> Me:
+    async def update_me(
+        self, request: AnyRequest, who: NamedDependency[Principal], data: JSONBody[ProfilePatch]
+    ) -> Me:
         return await node_of(request).accounts.update_me(who, data)
 
     @get("/{user_id:str}", summary="A user's public profile")
-    async def user(self, request: AnyRequest, who: NamedDependency[Principal], user_id: FromPath[str]) -> User:
+    async def user(
+        self, request: AnyRequest, who: NamedDependency[Principal], user_id: FromPath[str]
+    ) -> User:
         return await node_of(request).accounts.user(_id_or_404(user_id, "user"))

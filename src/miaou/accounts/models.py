@@ -18,10 +18,35 @@ BIO_MAX = 500
 # normalised key, so "ADMIN" and its full-width spelling are refused too.
 RESERVED_USERNAMES = frozenset(
     {
-        "admin", "administrator", "root", "system", "miaou", "staff", "support", "moderator",
-        "mod", "everyone", "here", "me", "@me", "api", "null", "undefined", "none",
-        "deleted-user", "deleted_user", "bot", "webhook", "official", "security", "abuse",
-        "postmaster", "webmaster", "hostmaster", "noreply", "no-reply",
+        "admin",
+        "administrator",
+        "root",
+        "system",
+        "miaou",
+        "staff",
+        "support",
+        "moderator",
+        "mod",
+        "everyone",
+        "here",
+        "me",
+        "@me",
+        "api",
+        "null",
+        "undefined",
+        "none",
+        "deleted-user",
+        "deleted_user",
+        "bot",
+        "webhook",
+        "official",
+        "security",
+        "abuse",
+        "postmaster",
+        "webmaster",
+        "hostmaster",
+        "noreply",
+        "no-reply",
     }
 )
 # Letters and digits of any script, plus _ . - ; no leading/trailing or doubled dots.
@@ -108,13 +133,15 @@ def validate_username(raw: str) -> tuple[str, str]:
     if key in RESERVED_USERNAMES:
         problems.append("is reserved")
     if problems:
-        raise InvalidInput("Invalid username.", code="invalid_username",
-                           errors={"username": problems})
+        raise InvalidInput(
+            "Invalid username.", code="invalid_username", errors={"username": problems}
+        )
     return name, key
 
 
-def validate_password(password: str, *, username: str | None = None,
-                      field: str = "password") -> None:
+def validate_password(
+    password: str, *, username: str | None = None, field: str = "password"
+) -> None:
     problems: list[str] = []
     if len(password) < PASSWORD_MIN:
         problems.append(f"must be at least {PASSWORD_MIN} characters long")
@@ -137,8 +164,9 @@ def clean_display_name(raw: str | None) -> str | None:
     if len(name) > DISPLAY_NAME_MAX or any(unicodedata.category(c) == "Cc" for c in name):
         raise InvalidInput(
             "Invalid display name.",
-            errors={"display_name": [f"at most {DISPLAY_NAME_MAX} characters, no control "
-                                     "characters"]},
+            errors={
+                "display_name": [f"at most {DISPLAY_NAME_MAX} characters, no control characters"]
+            },
         )
     return name
 

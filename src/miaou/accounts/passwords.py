@@ -15,8 +15,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class Passwords:
-    def __init__(self, *, time_cost: int = 3, memory_kib: int = 65_536,
-                 max_concurrent: int | None = None) -> None:
+    def __init__(
+        self, *, time_cost: int = 3, memory_kib: int = 65_536, max_concurrent: int | None = None
+    ) -> None:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=1, type=Type.ID
         )

@@ -52,13 +52,24 @@ def now_ms() -> int:
 
 
 def user_view(row: Row[Any]) -> User:
-    return User(id=str(row.id), username=row.username, display_name=row.display_name,
-                bio=row.bio, created_at=row.created_at)
+    return User(
+        id=str(row.id),
+        username=row.username,
+        display_name=row.display_name,
+        bio=row.bio,
+        created_at=row.created_at,
+    )
 
 
 def me_view(row: Row[Any]) -> Me:
-    return Me(id=str(row.id), username=row.username, display_name=row.display_name,
-              bio=row.bio, created_at=row.created_at, is_admin=bool(row.is_admin))
+    return Me(
+        id=str(row.id),
+        username=row.username,
+        display_name=row.display_name,
+        bio=row.bio,
+        created_at=row.created_at,
+        is_admin=bool(row.is_admin),
+    )
 
 
 class AccountService:
@@ -68,22 +79,29 @@ class AccountService:
         self.settings = settings
 
     # -- registration -------------------------------------------------------------------
-    async def register(self, body: RegisterRequest, *, user_agent: str = "",
-                       ip: str = "") -> AuthResult:
+    async def register(
+        self, body: RegisterRequest, *, user_agent: str = "", ip: str = ""
+    ) -> AuthResult:
         """Self-service registration, as the ``registration`` setting allows."""
         mode = self.settings.registration
         if mode == "closed":
             raise Forbidden("Registration is closed on this node.", code="registration_closed")
         if mode == "invite" and not body.invite_code:
-            raise Forbidden("Registration needs an invite code on this node.",
-                            code="invite_required", errors={"invite_code": ["is required"]})
+            raise Forbidden(
+                "Registration needs an invite code on this node.",
+                code="invite_required",
+                errors={"invite_code": ["is required"]},
+            )
         values = await self._new_user_values(body.username, body.password, body.display_name)
         async with self.db.write() as conn:
             if mode == "invite" and not await store.consume_invite(
                 conn, body.invite_code or "", values["created_at"]
             ):
-                raise Forbidden("This invite code is invalid, expired or used up.",
-                                code="invalid_invite", errors={"invite_code": ["is not valid"]})
+                raise Forbidden(
+                    "This invite code is invalid, expired or used up.",
+                    code="invalid_invite",
+                    errors={"invite_code": ["is not valid"]},
+                )
             await store.insert_user(conn, **values)
             token, session_id = await self._open_session(
                 conn, values["id"], values["created_at"], user_agent, ip
@@ -92,8 +110,14 @@ class AccountService:
         assert row is not None
         return AuthResult(token=token, session_id=str(session_id), user=me_view(row))
 
-    async def create_user(self, username: str, password: str, *,
-                          display_name: str | None = None, is_admin: bool = False) -> Me:
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        display_name: str | None = None,
+        is_admin: bool = False,
+    ) -> Me:
         """An operator creates an account (CLI): whatever the registration mode, no session."""
         values = await self._new_user_values(username, password, display_name)
         async with self.db.write() as conn:
@@ -102,29 +126,42 @@ class AccountService:
         assert row is not None
         return me_view(row)
 
-    async def _new_user_values(self, username: str, password: str,
-                               display_name: str | None) -> dict[str, Any]:
+    async def _new_user_values(
+        self, username: str, password: str, display_name: str | None
+    ) -> dict[str, Any]:
         name, key = validate_username(username)
         validate_password(password, username=name)
         clean_name = clean_display_name(display_name)
         now = now_ms()
         return {
-            "id": ids.new_id(), "username": name, "username_key": key,
-            "display_name": clean_name, "bio": "",
+            "id": ids.new_id(),
+            "username": name,
+            "username_key": key,
+            "display_name": clean_name,
+            "bio": "",
             "password_hash": await self.passwords.hash(password),
-            "created_at": now, "updated_at": now,
+            "created_at": now,
+            "updated_at": now,
         }
 
-    async def create_invite(self, *, created_by: int | None, max_uses: int | None,
-                            expires_in_s: int | None) -> str:
+    async def create_invite(
+        self, *, created_by: int | None, max_uses: int | None, expires_in_s: int | None
+    ) -> str:
         if max_uses is not None and max_uses < 1:
             raise InvalidInput("max_uses must be at least 1.", errors={"max_uses": [">= 1"]})
         code = secrets.token_urlsafe(12)
         now = now_ms()
         expires_at = now + expires_in_s * 1000 if expires_in_s else None
         async with self.db.write() as conn:
-            await store.insert_invite(conn, code=code, created_by=created_by, max_uses=max_uses,
-                                      uses=0, expires_at=expires_at, created_at=now)
+            await store.insert_invite(
+                conn,
+                code=code,
+                created_by=created_by,
+                max_uses=max_uses,
+                uses=0,
+                expires_at=expires_at,
+                created_at=now,
+            )
         return code
 
     # -- sessions -----------------------------------------------------------------------
@@ -148,16 +185,25 @@ class AccountService:
             token, session_id = await self._open_session(conn, row.id, now, user_agent, ip)
         return AuthResult(token=token, session_id=str(session_id), user=me_view(row))
 
-    async def _open_session(self, conn: Any, user_id: int, now: int, user_agent: str,
-                            ip: str) -> tuple[str, int]:
+    async def _open_session(
+        self, conn: Any, user_id: int, now: int, user_agent: str, ip: str
+    ) -> tuple[str, int]:
         token = new_token()
         session_id = ids.new_id()
         await store.insert_session(
-            conn, id=session_id, user_id=user_id, token_hash=token_hash(token),
-            created_at=now, last_used_at=now, user_agent=user_agent[:256], ip=ip[:64],
+            conn,
+            id=session_id,
+            user_id=user_id,
+            token_hash=token_hash(token),
+            created_at=now,
+            last_used_at=now,
+            user_agent=user_agent[:256],
+            ip=ip[:64],
         )
         await store.prune_sessions(
-            conn, user_id, keep_newest=self.settings.max_sessions_per_user,
+            conn,
+            user_id,
+            keep_newest=self.settings.max_sessions_per_user,
             idle_before=now - self.settings.session_idle_days * 86_400_000,
         )
         return token, session_id
@@ -202,8 +248,14 @@ class AccountService:
 
     @staticmethod
     def _session_view(row: Row[Any], who: Principal) -> Session:
-        return Session(id=str(row.id), created_at=row.created_at, last_used_at=row.last_used_at,
-                       user_agent=row.user_agent, ip=row.ip, current=row.id == who.session_id)
+        return Session(
+            id=str(row.id),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            user_agent=row.user_agent,
+            ip=row.ip,
+            current=row.id == who.session_id,
+        )
 
     async def change_password(self, who: Principal, body: PasswordChangeRequest) -> int:
         """Set a new password and revoke every other session; returns how many."""
@@ -212,13 +264,15 @@ class AccountService:
         if row is None:
             raise Unauthorized("Invalid token.", code="invalid_token")
         if not await self.passwords.verify(row.password_hash, body.current_password):
-            raise InvalidInput("The current password is wrong.", code="invalid_credentials",
-                               errors={"current_password": ["is wrong"]})
+            raise InvalidInput(
+                "The current password is wrong.",
+                code="invalid_credentials",
+                errors={"current_password": ["is wrong"]},
+            )
         validate_password(body.new_password, username=row.username, field="new_password")
         new_hash = await self.passwords.hash(body.new_password)
         async with self.db.write() as conn:
-            await store.update_user(conn, who.user_id, password_hash=new_hash,
-                                    updated_at=now_ms())
+            await store.update_user(conn, who.user_id, password_hash=new_hash, updated_at=now_ms())
             return await store.delete_other_sessions(conn, who.user_id, keep=who.session_id)
 
     # -- profiles -----------------------------------------------------------------------
@@ -261,8 +315,9 @@ class AccountService:
             row = await store.user_by_key(conn, key)
             if row is None:
                 raise NotFound(f"No user named {username!r}.", code="unknown_user")
-            await store.update_user(conn, row.id, disabled_at=now_ms() if disabled else None,
-                                    updated_at=now_ms())
+            await store.update_user(
+                conn, row.id, disabled_at=now_ms() if disabled else None, updated_at=now_ms()
+            )
             if disabled:  # a disabled account keeps no live session
                 await store.delete_other_sessions(conn, row.id, keep=None)
         return row

@@ -23,12 +23,16 @@ async def insert_user(conn: AsyncConnection, **values: Any) -> None:
             await conn.execute(users.insert().values(**values))
     except IntegrityError:
         # The unique index on username_key decides races between two registrations.
-        raise Conflict("This username is taken.", code="username_taken",
-                       errors={"username": ["is taken"]}) from None
+        raise Conflict(
+            "This username is taken.", code="username_taken", errors={"username": ["is taken"]}
+        ) from None
 
 
-async def user_by_id(conn: AsyncConnection, user_id: int) -> Row[Any] | None:
-    return (await conn.execute(select(users).where(users.c.id == user_id))).first()
+async def user_by_id(conn: AsyncConnection, user_id: int, *, lock: bool = False) -> Row[Any] | None:
+    """``lock`` for read-modify-write: a row lock on PostgreSQL (SQLite's write transactions
+    already hold the database write lock from BEGIN IMMEDIATE)."""
+    query = select(users).where(users.c.id == user_id)
+    return (await conn.execute(query.with_for_update() if lock else query)).first()
 
 
 async def user_by_key(conn: AsyncConnection, key: str) -> Row[Any] | None:
@@ -65,9 +69,7 @@ async def session_with_user(conn: AsyncConnection, token_hash: bytes) -> Row[Any
 
 
 async def touch_session(conn: AsyncConnection, session_id: int, now: int) -> None:
-    await conn.execute(
-        update(sessions).where(sessions.c.id == session_id).values(last_used_at=now)
-    )
+    await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=now))
 
 
 async def list_sessions(conn: AsyncConnection, user_id: int) -> Sequence[Row[Any]]:
@@ -80,9 +82,7 @@ async def list_sessions(conn: AsyncConnection, user_id: int) -> Sequence[Row[Any
 
 
 async def get_session(conn: AsyncConnection, user_id: int, session_id: int) -> Row[Any] | None:
-    query = select(sessions).where(
-        and_(sessions.c.id == session_id, sessions.c.user_id == user_id)
-    )
+    query = select(sessions).where(and_(sessions.c.id == session_id, sessions.c.user_id == user_id))
     return (await conn.execute(query)).first()
 
 
@@ -100,8 +100,9 @@ async def delete_other_sessions(conn: AsyncConnection, user_id: int, keep: int |
     return int((await conn.execute(delete(sessions).where(condition))).rowcount)
 
 
-async def prune_sessions(conn: AsyncConnection, user_id: int, *, keep_newest: int,
-                         idle_before: int) -> int:
+async def prune_sessions(
+    conn: AsyncConnection, user_id: int, *, keep_newest: int, idle_before: int
+) -> int:
     """Drop idle sessions and all but the ``keep_newest`` most recently used ones."""
     newest = (
         select(sessions.c.id)

@@ -38,6 +38,16 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         await conn.run_sync(run)
 
 
+async def downgrade(db: Database, revision: str) -> None:
+    def run(sync_conn: Any) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = sync_conn
+        command.downgrade(config, revision)
+
+    async with db.write() as conn:
+        await conn.run_sync(run)
+
+
 async def current_revisions(db: Database) -> set[str]:
     """Revisions applied to the database (empty before the first migration)."""
     async with db.read() as conn:

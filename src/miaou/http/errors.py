@@ -50,8 +50,12 @@ def error_response(error: MiaouError, headers: dict[str, str] | None = None) -> 
     headers = dict(headers or {})
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    return Response(content=error.to_dict(), status_code=error.status, headers=headers,
-                    media_type=MediaType.JSON)
+    return Response(
+        content=error.to_dict(),
+        status_code=error.status,
+        headers=headers,
+        media_type=MediaType.JSON,
+    )
 
 
 def _validation_error(exc: ValidationException) -> MiaouError:
@@ -97,8 +101,12 @@ def _to_miaou(exc: Exception) -> MiaouError:
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error = _to_miaou(exc)
     if error.status >= 500:
-        log.error("unhandled_error", route=request.scope.get("path_template"),
-                  error=type(exc).__name__, exc_info=exc)
+        log.error(
+            "unhandled_error",
+            route=request.scope.get("path_template"),
+            error=type(exc).__name__,
+            exc_info=exc,
+        )
     headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else None
     return error_response(error, headers)
 

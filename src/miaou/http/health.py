@@ -28,8 +28,12 @@ async def healthz() -> Health:
     return Health(status="ok", version=__version__)
 
 
-@get("/readyz", tags=["operations"], summary="Database reachable and migrations current",
-     opt={"rate_limit": None})
+@get(
+    "/readyz",
+    tags=["operations"],
+    summary="Database reachable and migrations current",
+    opt={"rate_limit": None},
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     node = node_of(request)
     checks: dict[str, str] = {}
@@ -43,15 +47,30 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     except Exception as exc:
         checks.setdefault("database", f"error: {type(exc).__name__}")
     ready = all(v == "ok" for v in checks.values()) and len(checks) == 2
-    return Response(Readiness(status="ready" if ready else "not_ready", checks=checks),
-                    status_code=200 if ready else 503)
+    return Response(
+        Readiness(status="ready" if ready else "not_ready", checks=checks),
+        status_code=200 if ready else 503,
+    )
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus metrics", opt={"rate_limit": None},
-     media_type=MediaType.TEXT, include_in_schema=False)
+@get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    opt={"rate_limit": None},
+    media_type=MediaType.TEXT,
+    include_in_schema=False,
+)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     body, content_type = node_of(request).metrics.render()
     return Response(body, media_type=content_type)
 
 
-routes = [healthz, readyz, metrics]
+@get("/api/v1/openapi.json", tags=["operations"], summary="This API as OpenAPI 3.1",
+     opt={"rate_limit": None}, include_in_schema=False, media_type="application/json")
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = request.app.openapi_schema.to_schema()
+    return schema
+
+
+routes = [healthz, readyz, metrics, openapi_json]

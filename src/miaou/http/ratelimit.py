@@ -16,7 +16,6 @@ import math
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 
 from miaou.config import Settings
 from miaou.errors import RateLimited
@@ -32,11 +31,9 @@ class RateLimits:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.enabled = settings.ratelimit.enabled
-        self._redis: aioredis.Redis | None = None
         store: RateLimitStore
         if settings.redis_url:
-            self._redis = aioredis.Redis.from_url(settings.redis_url)
-            store = RedisStore(self._redis)
+            store = RedisStore.from_url(settings.redis_url, prefix=f"{settings.redis_namespace}:rl:")
         else:
             store = MemoryStore()
         self._store = store
@@ -53,13 +50,8 @@ class RateLimits:
             },
         )
 
-    async def start(self) -> None:
-        pass
-
     async def close(self) -> None:
         await self._store.close()
-        if self._redis is not None:
-            await self._redis.aclose()
 
     async def check_ip(self, scope: Scope, group: str) -> None:
         await self._check(scope, group, ip=client_ip(scope, self.settings.trust_proxy))
@@ -77,8 +69,10 @@ class RateLimits:
             return
         state = scope.setdefault("state", {})
         shown: Verdict | None = state.get(_STATE_KEY)
-        if shown is None or not verdict.allowed or (
-            shown.allowed and verdict.decision.remaining < shown.decision.remaining
+        if (
+            shown is None
+            or not verdict.allowed
+            or (shown.allowed and verdict.decision.remaining < shown.decision.remaining)
         ):
             state[_STATE_KEY] = verdict
         if not verdict.allowed:
@@ -115,8 +109,11 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
         async def send_with_headers(message: Message) -> None:
             verdict: Verdict | None = state.get(_STATE_KEY)
             if message["type"] == "http.response.start" and verdict is not None:
-                extra = [(k.lower().encode(), v.encode()) for k, v in verdict.headers().items()
-                         if k != "Retry-After" or not _has(message, b"retry-after")]
+                extra = [
+                    (k.lower().encode(), v.encode())
+                    for k, v in verdict.headers().items()
+                    if k != "Retry-After" or not _has(message, b"retry-after")
+                ]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
@@ -136,8 +133,11 @@ async def _send_error(error: RateLimited, send: Send) -> None:
     # Answered here rather than raised: Litestar's exception handling sits outside this
     # middleware and would bypass the header-adding ``send``.
     body = msgspec.json.encode(error.to_dict())
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"retry-after", str(max(1, math.ceil(error.retry_after))).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()),
+    ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -83,16 +83,22 @@ def _room(backlog: float, limit: Limit, interval: float, slack: float) -> int:
     budget = limit.period + slack
 
     def fits(k: int) -> bool:
-        # The same expression decide() evaluates, so remaining > 0 iff the next call passes.
+        # The very test decide() applies, so "remaining > 0" iff the next call passes.
+        # (A quotient like floor((budget - backlog) / T) can land one off it in the last ulp.)
         return backlog + k * interval <= budget
 
-    room = min(max(math.floor((budget - backlog) / interval), 0), limit.count)
-    # The quotient can land one off the additive test; align it. Bounded by count.
-    while room > 0 and not fits(room):
-        room -= 1
-    while room < limit.count and fits(room + 1):
-        room += 1
-    return room
+    if not fits(1):
+        return 0
+    # Binary search for the largest k in 1..count that fits (fits is monotone in k);
+    # at most log2(count) + 1 rounds.
+    low, high = 1, limit.count
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def decide(tat: float | None, now: float, limit: Limit, cost: int = 1) -> Decision:

@@ -22,14 +22,22 @@ USER_AGENT = "miaou-sdk/0.1"
 
 
 class Client:
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0,
-                 rate_limit_retries: int = 3, max_retry_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        rate_limit_retries: int = 3,
+        max_retry_wait: float = 30.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.rate_limit_retries = rate_limit_retries
         self.max_retry_wait = max_retry_wait
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                       headers={"user-agent": USER_AGENT})
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, headers={"user-agent": USER_AGENT}
+        )
 
     async def __aenter__(self) -> Client:
         return self
@@ -41,18 +49,25 @@ class Client:
         await self._http.aclose()
 
     # -- transport ----------------------------------------------------------------------
-    async def request(self, method: str, path: str, *, json: Any = None,
-                      params: dict[str, Any] | None = None,
-                      headers: dict[str, str] | None = None,
-                      content: bytes | None = None) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         """Send a request; return the response if 2xx, else raise :class:`ApiError`."""
         all_headers = dict(headers or {})
         if self.token and "authorization" not in {k.lower() for k in all_headers}:
             all_headers["authorization"] = f"Bearer {self.token}"
         attempt = 0
         while True:
-            response = await self._http.request(method, path, json=json, params=params,
-                                                headers=all_headers, content=content)
+            response = await self._http.request(
+                method, path, json=json, params=params, headers=all_headers, content=content
+            )
             if response.status_code != 429 or attempt >= self.rate_limit_retries:
                 break
             wait = float(response.headers.get("retry-after", "1"))
@@ -68,8 +83,14 @@ class Client:
         return msgspec.convert((await self.request("GET", path, **kw)).json(), into)
 
     # -- auth ---------------------------------------------------------------------------
-    async def register(self, username: str, password: str, *, display_name: str | None = None,
-                       invite_code: str | None = None) -> AuthResult:
+    async def register(
+        self,
+        username: str,
+        password: str,
+        *,
+        display_name: str | None = None,
+        invite_code: str | None = None,
+    ) -> AuthResult:
         body: dict[str, Any] = {"username": username, "password": password}
         if display_name is not None:
             body["display_name"] = display_name
@@ -81,8 +102,9 @@ class Client:
         return result
 
     async def login(self, username: str, password: str) -> AuthResult:
-        response = await self.request("POST", "/api/v1/auth/login",
-                                      json={"username": username, "password": password})
+        response = await self.request(
+            "POST", "/api/v1/auth/login", json={"username": username, "password": password}
+        )
         result = msgspec.convert(response.json(), AuthResult)
         self.token = result.token
         return result
@@ -103,7 +125,8 @@ class Client:
 
     async def change_password(self, current_password: str, new_password: str) -> int:
         response = await self.request(
-            "POST", "/api/v1/auth/password",
+            "POST",
+            "/api/v1/auth/password",
             json={"current_password": current_password, "new_password": new_password},
         )
         return int(response.json()["revoked_sessions"])

@@ -6,9 +6,14 @@ from __future__ import annotations
 class ApiError(Exception):
     """The node answered with an error: ``{"code", "message", "errors"}`` and a status."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 errors: dict[str, list[str]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
