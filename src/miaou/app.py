@@ -62,7 +62,7 @@ class Node:
         app = Litestar(
             route_handlers=[*health.routes, AuthController, UsersController],
             exception_handlers=exception_handlers,
-            middleware=[rate_limit_middleware],
+            middleware=[rate_limit_middleware],  # type: ignore[list-item]
             openapi_config=openapi,
             request_max_body_size=self.settings.max_body_bytes,
             on_startup=[self.start],

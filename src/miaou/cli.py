@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,13 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--worker-id", type=int)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)  # a ValueError becomes a usage error (exit status 2)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="miaou", description="Run and manage a Miaou node.")
     parser.add_argument("--config", help="path of miaou.toml (default: ./miaou.toml if present)")
@@ -54,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="make the account an administrator")
     create.add_argument("--display-name")
     listing = user_sub.add_parser("list", help="list accounts")
-    listing.add_argument("--limit", type=int, default=100)
-    listing.add_argument("--after", default="0", help="list ids after this one (pagination)")
+    listing.add_argument("--limit", type=_positive_int, default=100)
+    listing.add_argument(
+        "--after", type=int, default=0, help="list ids after this one (pagination)"
+    )
     listing.add_argument("--json", action="store_true")
     for name, text in (
         ("disable", "disable an account and end its sessions"),
@@ -70,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     invite_sub = invite.add_subparsers(dest="invite_command", required=True, metavar="ACTION")
     inv_create = invite_sub.add_parser("create", help="create a registration invite code")
     inv_create.add_argument("--max-uses", type=int)
-    inv_create.add_argument("--expires-in", type=int, help="seconds until the code expires")
+    inv_create.add_argument(
+        "--expires-in", type=_positive_int, help="seconds until the code expires"
+    )
     _settings_flags(inv_create)
     return parser
 
@@ -123,6 +135,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # uvicorn re-raises SIGTERM once its graceful shutdown is done; with the default handler
+    # that would end a clean stop with status 143. Exit 0 instead (also if it comes early).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve_forever(node, sock)
     return 0
 

@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import msgspec
 from sqlalchemy.engine import make_url
@@ -70,7 +71,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def effective_database_url(self) -> str:
         if self.database_url:
             return normalise_database_url(self.database_url)
-        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'miaou.db'}"
+        # Quoted: URL parsing would cut a path at "?" and decode "%xx" (quote keeps "/").
+        return f"sqlite+aiosqlite:///{quote(str(Path(self.data_dir).resolve() / 'miaou.db'))}"
 
     def masked(self) -> dict[str, Any]:
         """What ``miaou config`` prints: every setting, passwords in URLs masked."""
@@ -158,7 +160,7 @@ def load_settings(
     """Build the settings in force. Raises :class:`ConfigError` naming the bad key."""
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = msgspec.to_builtins(Settings())
-    path = config_file or environ.get("MIAOU_CONFIG")
+    path = config_file or environ.get("MIAOU_CONFIG") or None  # MIAOU_CONFIG="" is unset
     if path is None and Path("miaou.toml").is_file():
         path = "miaou.toml"
     layers: list[tuple[str, Mapping[str, Any]]] = []
@@ -169,6 +171,10 @@ def load_settings(
             raise ConfigError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not valid TOML: not UTF-8 text") from None
+        except OSError as exc:  # a directory, no permission, ...
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     layers.append(("environment", env_layer(environ)))
     layers.append(("flags", {k: v for k, v in (overrides or {}).items() if v is not None}))
     for source, layer in layers:
@@ -176,7 +182,14 @@ def load_settings(
         try:  # validate after each layer so the error names the layer that brought it
             msgspec.convert(merged, Settings, strict=False)
         except msgspec.ValidationError as exc:
-            raise ConfigError(f"{source}: {_explain(exc)}") from None
+            message = _explain(exc)
+            if source == "environment":  # name the variable the operator actually set
+                message = re.sub(
+                    r"setting '([^']+)'",
+                    lambda m: f"setting 'MIAOU_{m[1].upper().replace('.', '__')}'",
+                    message,
+                )
+            raise ConfigError(f"{source}: {message}") from None
     return _validate(msgspec.convert(merged, Settings, strict=False))
 
 

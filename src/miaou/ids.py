@@ -101,7 +101,12 @@ _default = IdGenerator(os.getpid() % (MAX_WORKER + 1))
 def configure(worker_id: int) -> None:
     """Set the worker number of the process-wide generator (called once at start)."""
     global _default
-    _default = IdGenerator(worker_id)
+    new = IdGenerator(worker_id)
+    # Carry the clock state over: a fresh generator with the same worker number would repeat
+    # the ids already made in this millisecond, or go back in time after a clock step.
+    with _default._lock:
+        new._last_ms, new._sequence = _default._last_ms, _default._sequence
+    _default = new
 
 
 def new_id() -> int:

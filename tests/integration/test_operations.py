@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from miaou import __version__
 from miaou.db import migrate
+from miaou.observability import configure_logging
 from miaou.sdk import Client
 
 PASSWORD = "correct horse battery"
@@ -59,8 +63,9 @@ async def test_metrics_count_requests_by_route_template_and_status(node) -> None
     # Raw paths never become labels.
     assert not any(auth.user.id in route for _, route, _ in requests)
     histogram = samples["miaou_http_request_duration_seconds_count"]
-    assert any(labels["route"] == "/api/v1/users/{user_id}" and value == 2
-               for labels, value in histogram)
+    assert any(
+        labels["route"] == "/api/v1/users/{user_id}" and value == 2 for labels, value in histogram
+    )
     build = samples["miaou_build_info"]
     assert build[0][0]["version"] == __version__
     assert build[0][0]["database"] == node.node.db.dialect
@@ -73,9 +78,17 @@ async def test_openapi_document_and_docs_page(node) -> None:
         docs = await http.get("/api/v1/docs")
     assert spec["openapi"].startswith("3.1")
     paths = spec["paths"]
-    for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/logout",
-                 "/api/v1/users/@me", "/api/v1/users/{user_id}", "/api/v1/auth/sessions",
-                 "/api/v1/auth/sessions/{session_id}", "/api/v1/auth/password", "/readyz"):
+    for path in (
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/users/@me",
+        "/api/v1/users/{user_id}",
+        "/api/v1/auth/sessions",
+        "/api/v1/auth/sessions/{session_id}",
+        "/api/v1/auth/password",
+        "/readyz",
+    ):
         assert path in paths, path
     assert set(paths["/api/v1/users/@me"]) == {"get", "patch"}
     assert "bearer" in spec["components"]["securitySchemes"]
@@ -96,8 +109,10 @@ async def test_errors_have_one_shape(node) -> None:
     async with httpx.AsyncClient(base_url=node.url) as http:
         missing = await http.get("/api/v1/nothing-here")
         wrong_method = await http.put("/api/v1/auth/login", json={})
-    for response, status, code in ((missing, 404, "not_found"),
-                                   (wrong_method, 405, "method_not_allowed")):
+    for response, status, code in (
+        (missing, 404, "not_found"),
+        (wrong_method, 405, "method_not_allowed"),
+    ):
         assert response.status_code == status
         body = response.json()
         assert set(body) == {"code", "message", "errors"}
@@ -109,8 +124,28 @@ async def test_body_size_limit(start_node) -> None:
     big = {"username": "bigbody", "password": "x" * 5000}
     async with httpx.AsyncClient(base_url=node.url) as http:
         too_big = await http.post("/api/v1/auth/register", json=big)
-        fine = await http.post("/api/v1/auth/register",
-                               json={"username": "bigbody", "password": PASSWORD})
+        fine = await http.post(
+            "/api/v1/auth/register", json={"username": "bigbody", "password": PASSWORD}
+        )
     assert too_big.status_code == 413
     assert too_big.json()["code"] == "payload_too_large"
     assert fine.status_code == 201  # the refused request created nothing
+
+
+async def test_tokens_and_passwords_never_reach_the_logs(node) -> None:
+    stream = io.StringIO()
+    configure_logging("debug", json=True, stream=stream)
+    try:
+        async with Client(node.url) as client:
+            auth = await client.register("secretive", PASSWORD)
+            await client.login("secretive", PASSWORD)
+            await client.request("GET", "/api/v1/users/@me", params={"token": auth.token})
+            await client.change_password(PASSWORD, "another passphrase")
+    finally:
+        configure_logging("warning", json=True)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    assert any(line.get("event") == "request" for line in lines)
+    text = stream.getvalue()
+    assert auth.token not in text
+    assert auth.token[4:] not in text
+    assert PASSWORD not in text and "another passphrase" not in text

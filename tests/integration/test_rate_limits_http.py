@@ -19,8 +19,9 @@ async def test_a_flood_of_logins_gets_429_with_retry_after(start_node) -> None:
     statuses = []
     async with httpx.AsyncClient(base_url=node.url) as http:
         for _ in range(8):
-            response = await http.post("/api/v1/auth/login",
-                                       json={"username": "nobody", "password": PASSWORD})
+            response = await http.post(
+                "/api/v1/auth/login", json={"username": "nobody", "password": PASSWORD}
+            )
             statuses.append(response.status_code)
     assert statuses == [401] * 5 + [429] * 3
     assert response.json()["code"] == "rate_limited"
@@ -44,25 +45,33 @@ async def test_rate_limit_headers_count_down(node) -> None:
 async def test_one_address_flooding_does_not_lock_out_another(start_node) -> None:
     node = await start_node(ratelimit={"auth_per_ip": "3/60"}, trust_proxy=True)
     async with httpx.AsyncClient(base_url=node.url) as http:
-        reg = await http.post("/api/v1/auth/register",
-                              json={"username": "victim", "password": PASSWORD},
-                              headers={"x-forwarded-for": "203.0.113.9"})
+        reg = await http.post(
+            "/api/v1/auth/register",
+            json={"username": "victim", "password": PASSWORD},
+            headers={"x-forwarded-for": "203.0.113.9"},
+        )
         assert reg.status_code == 201
         for _ in range(5):
-            flood = await http.post("/api/v1/auth/login",
-                                    json={"username": "victim", "password": "guess1234"},
-                                    headers={"x-forwarded-for": "198.51.100.7"})
+            flood = await http.post(
+                "/api/v1/auth/login",
+                json={"username": "victim", "password": "guess1234"},
+                headers={"x-forwarded-for": "198.51.100.7"},
+            )
         assert flood.status_code == 429
-        real = await http.post("/api/v1/auth/login",
-                               json={"username": "victim", "password": PASSWORD},
-                               headers={"x-forwarded-for": "203.0.113.9"})
+        real = await http.post(
+            "/api/v1/auth/login",
+            json={"username": "victim", "password": PASSWORD},
+            headers={"x-forwarded-for": "203.0.113.9"},
+        )
     assert real.status_code == 200
 
 
 async def test_per_user_limit_applies_to_the_user_only(start_node) -> None:
     node = await start_node(ratelimit={"api_per_user": "3/60"})
-    async with Client(node.url, rate_limit_retries=0) as busy, \
-            Client(node.url, rate_limit_retries=0) as calm:
+    async with (
+        Client(node.url, rate_limit_retries=0) as busy,
+        Client(node.url, rate_limit_retries=0) as calm,
+    ):
         await busy.register("busy", PASSWORD)
         await calm.register("calm", PASSWORD)
         for _ in range(3):
@@ -87,17 +96,21 @@ async def test_sdk_waits_for_retry_after_and_succeeds(start_node) -> None:
 async def test_health_and_metrics_are_not_limited(start_node) -> None:
     node = await start_node(ratelimit={"api_per_ip": "2/60"})
     async with httpx.AsyncClient(base_url=node.url) as http:
-        codes = {(await http.get(path)).status_code
-                 for path in ["/healthz", "/metrics", "/readyz"] * 3}
+        codes = {
+            (await http.get(path)).status_code for path in ["/healthz", "/metrics", "/readyz"] * 3
+        }
     assert codes == {200}
 
 
 async def test_disabled_rate_limits(start_node) -> None:
     node = await start_node(ratelimit={"enabled": False, "auth_per_ip": "1/60"})
     async with httpx.AsyncClient(base_url=node.url) as http:
-        codes = [(await http.post("/api/v1/auth/login",
-                                  json={"username": "a", "password": "b"})).status_code
-                 for _ in range(3)]
+        codes = [
+            (
+                await http.post("/api/v1/auth/login", json={"username": "a", "password": "b"})
+            ).status_code
+            for _ in range(3)
+        ]
     assert codes == [401, 401, 401]
 
 
@@ -106,15 +119,21 @@ REDIS_URL = os.environ.get("MIAOU_TEST_REDIS_URL", "")
 
 @pytest.mark.skipif(not REDIS_URL, reason="needs MIAOU_TEST_REDIS_URL (set in CI)")
 async def test_nodes_sharing_redis_share_limits(start_node) -> None:
-    shared = {"redis_url": REDIS_URL, "redis_namespace": f"test-{secrets.token_hex(6)}",
-              "ratelimit": {"auth_per_ip": "4/60"}}
+    shared = {
+        "redis_url": REDIS_URL,
+        "redis_namespace": f"test-{secrets.token_hex(6)}",
+        "ratelimit": {"auth_per_ip": "4/60"},
+    }
     a = await start_node(**shared)
     b = await start_node(**shared)
     codes = []
     for url in (a.url, b.url, a.url, b.url, a.url, b.url):
         async with httpx.AsyncClient(base_url=url) as http:
-            codes.append((await http.post("/api/v1/auth/login",
-                                          json={"username": "n", "password": "p"})).status_code)
+            codes.append(
+                (
+                    await http.post("/api/v1/auth/login", json={"username": "n", "password": "p"})
+                ).status_code
+            )
     assert codes == [401, 401, 401, 401, 429, 429]
 
 

@@ -86,7 +86,9 @@ def run(grid: Grid, history: list[tuple[int, int]]) -> list[tuple[int, int, Deci
     return out
 
 
-def burst(tat: float | None, now: float, limit: Limit, n: int) -> tuple[float | None, list[Decision]]:
+def burst(
+    tat: float | None, now: float, limit: Limit, n: int
+) -> tuple[float | None, list[Decision]]:
     """``n`` cost-1 requests at one instant, storing the TAT like a store would."""
     decisions = []
     for _ in range(n):

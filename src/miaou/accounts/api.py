@@ -50,8 +50,9 @@ class AuthController(Controller):
             data, user_agent=user_agent(request), ip=client_ip(request)
         )
 
-    @post("/login", status_code=HTTP_200_OK, summary="Log in and get a bearer token",
-          opt=AUTH_LIMITED)
+    @post(
+        "/login", status_code=HTTP_200_OK, summary="Log in and get a bearer token", opt=AUTH_LIMITED
+    )
     async def login(self, request: AnyRequest, data: JSONBody[LoginRequest]) -> AuthResult:
         return await node_of(request).accounts.login(
             data, user_agent=user_agent(request), ip=client_ip(request)

@@ -149,9 +149,13 @@ class AccountService:
     ) -> str:
         if max_uses is not None and max_uses < 1:
             raise InvalidInput("max_uses must be at least 1.", errors={"max_uses": [">= 1"]})
+        if expires_in_s is not None and expires_in_s < 1:
+            raise InvalidInput(
+                "expires_in must be at least 1 second.", errors={"expires_in": [">= 1"]}
+            )
         code = secrets.token_urlsafe(12)
         now = now_ms()
-        expires_at = now + expires_in_s * 1000 if expires_in_s else None
+        expires_at = now + expires_in_s * 1000 if expires_in_s is not None else None
         async with self.db.write() as conn:
             await store.insert_invite(
                 conn,
@@ -307,7 +311,7 @@ class AccountService:
     # -- administration (CLI) -----------------------------------------------------------
     async def list_users(self, *, after: int = 0, limit: int = 100) -> list[Row[Any]]:
         async with self.db.read() as conn:
-            return list(await store.list_users(conn, after=after, limit=min(limit, 1000)))
+            return list(await store.list_users(conn, after=after, limit=max(1, min(limit, 1000))))
 
     async def set_disabled(self, username: str, disabled: bool) -> Row[Any]:
         key = username_key(username.strip())

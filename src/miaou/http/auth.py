@@ -34,7 +34,7 @@ def bearer_token(request: Request[Any, Any, Any]) -> str:
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     node = node_of(request)
     who = await node.accounts.authenticate(bearer_token(request))
-    await node.rate_limits.check_user(request.scope, who.user_id)
+    await node.rate_limits.check_user(request.scope, who.user_id)  # type: ignore[arg-type]
     return who
 
 

@@ -66,8 +66,14 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(body, media_type=content_type)
 
 
-@get("/api/v1/openapi.json", tags=["operations"], summary="This API as OpenAPI 3.1",
-     opt={"rate_limit": None}, include_in_schema=False, media_type="application/json")
+@get(
+    "/api/v1/openapi.json",
+    tags=["operations"],
+    summary="This API as OpenAPI 3.1",
+    opt={"rate_limit": None},
+    include_in_schema=False,
+    media_type="application/json",
+)
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     schema: dict[str, Any] = request.app.openapi_schema.to_schema()
     return schema

@@ -33,7 +33,9 @@ class RateLimits:
         self.enabled = settings.ratelimit.enabled
         store: RateLimitStore
         if settings.redis_url:
-            store = RedisStore.from_url(settings.redis_url, prefix=f"{settings.redis_namespace}:rl:")
+            store = RedisStore.from_url(
+                settings.redis_url, prefix=f"{settings.redis_namespace}:rl:"
+            )
         else:
             store = MemoryStore()
         self._store = store
@@ -83,7 +85,8 @@ def client_ip(scope: Scope, trust_proxy: bool) -> str:
     if trust_proxy:
         for name, value in scope.get("headers", []):
             if name == b"x-forwarded-for":
-                return value.decode("latin-1").split(",")[0].strip()[:64]
+                first: str = value.decode("latin-1").split(",")[0]
+                return first.strip()[:64]
     client = scope.get("client")
     return str(client[0]) if client else ""
 

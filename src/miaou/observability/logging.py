@@ -83,8 +83,9 @@ def _shared_processors() -> list[Processor]:
 def _renderer(json: bool) -> list[Processor]:
     if json:
         return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
-    # ConsoleRenderer formats exc_info itself (prettily); format_exc_info would spoil that.
-    return [structlog.dev.ConsoleRenderer()]
+    # ConsoleRenderer formats exc_info itself; plain tracebacks, because the rich formatter
+    # prints local variables, and those can be passwords or tokens.
+    return [structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)]
 
 
 def configure_logging(

@@ -1,0 +1,156 @@
+"""Accounts over HTTP: authenticated reads and logins, SQLite beside PostgreSQL.
+
+Starts `miaou serve` as a subprocess per database (one uvicorn process each, default
+argon2id cost, rate limits off), then from this process: N authenticated
+``GET /api/v1/users/@me`` at a fixed concurrency, and a series of logins. Reports requests
+per second and latency percentiles; the two databases run one after the other in one run.
+
+    python -m bench accounts            # SQLite, plus PostgreSQL if MIAOU_BENCH_POSTGRES_URL
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REQUESTS = int(os.environ.get("MIAOU_BENCH_REQUESTS", "4000"))
+CONCURRENCY = 32
+LOGINS = 20
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):  # 30 s
+            try:
+                if (await http.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("node did not become ready")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(url: str) -> dict[str, float]:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY)
+    ) as http:
+        auth = (
+            await http.post(
+                "/api/v1/auth/register", json={"username": "bench", "password": PASSWORD}
+            )
+        ).json()
+        headers = {"authorization": f"Bearer {auth['token']}"}
+        latencies: list[float] = []
+        remaining = REQUESTS
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                t0 = time.perf_counter()
+                response = await http.get("/api/v1/users/@me", headers=headers)
+                latencies.append(time.perf_counter() - t0)
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+
+        logins: list[float] = []
+        for _ in range(LOGINS):
+            t0 = time.perf_counter()
+            (
+                await http.post(
+                    "/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
+                )
+            ).raise_for_status()
+            logins.append(time.perf_counter() - t0)
+    return {
+        "me_rps": REQUESTS / elapsed,
+        "me_p50_ms": pct(latencies, 0.5) * 1000,
+        "me_p99_ms": pct(latencies, 0.99) * 1000,
+        "login_median_ms": statistics.median(logins) * 1000,
+    }
+
+
+async def run_one(database_url: str | None) -> dict[str, float]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MIAOU_")}
+        env.update(MIAOU_RATELIMIT__ENABLED="false", MIAOU_LOG_LEVEL="warning")
+        if database_url:
+            env["MIAOU_DATABASE_URL"] = database_url
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
+            [
+                sys.executable,
+                "-m",
+                "miaou.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(Path(data)),
+            ],
+            env=env,
+            cwd=data,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            await wait_ready(url)
+            return await measure(url)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+
+
+async def fresh_postgres_database(server_url: str) -> str:
+    import asyncpg
+
+    name = f"miaou_bench_{os.getpid()}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def main(argv: list[str]) -> None:
+    rows = [("sqlite", await run_one(None))]
+    pg = os.environ.get("MIAOU_BENCH_POSTGRES_URL")
+    if pg:
+        rows.append(("postgresql", await run_one(await fresh_postgres_database(pg))))
+    print(f"GET /api/v1/users/@me x{REQUESTS}, concurrency {CONCURRENCY}; {LOGINS} logins")
+    print(f"{'database':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'login ms':>10}")
+    for name, r in rows:
+        print(
+            f"{name:<12}{r['me_rps']:>10.0f}{r['me_p50_ms']:>10.2f}{r['me_p99_ms']:>10.2f}"
+            f"{r['login_median_ms']:>10.1f}"
+        )
+    if len(rows) == 2:
+        print(f"postgresql/sqlite req/s ratio: {rows[1][1]['me_rps'] / rows[0][1]['me_rps']:.2f}")
