@@ -251,10 +251,12 @@ async def test_redis_store_gives_up_under_contention_but_stays_exact(
     redis_client: tuple[Redis, str],
 ) -> None:
     client, prefix = redis_client
-    store = RedisStore(client, prefix, max_attempts=1)  # every conflict is final
+    # One store per simulated node: a store serialises its own hits on a key, so only
+    # hits from different stores (nodes) race in Redis. Every conflict is final here.
+    nodes = [RedisStore(client, prefix, max_attempts=1) for _ in range(30)]
     limit = Limit(count=10, period=10.0)
     results = await asyncio.gather(
-        *(store.hit("hot", limit, NOW) for _ in range(30)), return_exceptions=True
+        *(store.hit("hot", limit, NOW) for store in nodes), return_exceptions=True
     )
     errors = [r for r in results if isinstance(r, BaseException)]
     assert errors, "30 simultaneous CAS rounds with no retry should conflict"
@@ -262,6 +264,17 @@ async def test_redis_store_gives_up_under_contention_but_stays_exact(
     allowed = sum(1 for r in results if isinstance(r, Decision) and r.allowed)
     assert 1 <= allowed <= limit.count
     assert await stored(client, f"{prefix}hot") == pytest.approx(NOW + allowed)
+
+
+async def test_one_store_serialises_its_own_hits_on_a_key(
+    redis_client: tuple[Redis, str],
+) -> None:
+    client, prefix = redis_client
+    store = RedisStore(client, prefix, max_attempts=1)  # a conflict would be final
+    limit = Limit(count=50, period=10.0)
+    results = await asyncio.gather(*(store.hit("busy", limit, NOW) for _ in range(90)))
+    assert sum(r.allowed for r in results) == 50
+    assert store._locks == {}  # nothing left behind once the hits are done
 
 
 async def test_redis_store_unreachable_is_unavailable() -> None:

@@ -25,7 +25,7 @@ from miaou.errors import InvalidInput
         ("\uff21\uff4c\uff49\uff43\uff45", "Alice", "alice"),  # full-width -> NFKC
         ("Straße", "Straße", "strasse"),  # casefold, not lower
         ("zoë.music", "zoë.music", "zoë.music"),
-        ("Δημήτρης", "Δημήτρης", "δημήτρησ"),  # final sigma folds to σ
+        ("Δημήτρης", "Δημήτρης", "δημήτρησ"),  # final sigma folds to the medial one
     ],
 )
 def test_valid_usernames_normalise(raw: str, display: str, key: str) -> None:

@@ -119,6 +119,7 @@ class RedisStore:
         self._prefix = prefix
         self._max_attempts = max_attempts
         self._owns_client = False
+        self._locks: dict[str, _KeyLock] = {}
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "miaou:rl:", *, max_attempts: int = 8) -> RedisStore:
@@ -128,6 +129,19 @@ class RedisStore:
 
     async def hit(self, key: str, limit: Limit, now: float, cost: int = 1) -> Decision:
         name = self._prefix + key
+        # Tasks of this process that hit the same key queue here instead of racing each
+        # other in Redis: the WATCH retries are then left for the rarer races between nodes.
+        entry = self._locks.setdefault(name, _KeyLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                return await self._hit(name, limit, now, cost)
+        finally:
+            entry.users -= 1
+            if entry.users == 0:  # the last user removes it: the dict stays small
+                del self._locks[name]
+
+    async def _hit(self, name: str, limit: Limit, now: float, cost: int) -> Decision:
         try:
             for attempt in range(self._max_attempts):
                 decision = await self._try_hit(name, limit, now, cost)
@@ -162,6 +176,14 @@ class RedisStore:
     async def close(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 def _parse_tat(raw: object) -> float | None:
