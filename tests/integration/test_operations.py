@@ -64,7 +64,8 @@ async def test_metrics_count_requests_by_route_template_and_status(node) -> None
     assert not any(auth.user.id in route for _, route, _ in requests)
     histogram = samples["miaou_http_request_duration_seconds_count"]
     assert any(
-        labels["route"] == "/api/v1/users/{user_id}" and value == 2 for labels, value in histogram
+        labels["route"] == "/api/v1/users/{user_id}" and labels["status"] == "200" and value == 2
+        for labels, value in histogram
     )
     build = samples["miaou_build_info"]
     assert build[0][0]["version"] == __version__

@@ -141,7 +141,7 @@ async def test_route_label_is_the_template_not_the_raw_path(
         assert (await client.get(f"/api/v1/users/{user_id}")).status_code == 200
 
     assert count(metrics, "GET", USER_ROUTE, "200") == 2
-    hist = {"method": "GET", "route": USER_ROUTE}
+    hist = {"method": "GET", "route": USER_ROUTE, "status": "200"}
     assert metrics.registry.get_sample_value("miaou_http_request_duration_seconds_count", hist) == 2
     total = metrics.registry.get_sample_value("miaou_http_request_duration_seconds_sum", hist)
     assert total is not None and total > 0

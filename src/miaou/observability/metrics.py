@@ -115,8 +115,8 @@ class Metrics:
         )
         self.request_duration = Histogram(
             "miaou_http_request_duration_seconds",
-            "HTTP request duration in seconds, by method and route template.",
-            ["method", "route"],
+            "HTTP request duration in seconds, by method, route template and status.",
+            ["method", "route", "status"],
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
@@ -147,7 +147,7 @@ class Metrics:
             method = "OTHER"
         route = route or UNMATCHED_ROUTE
         self.requests_total.labels(method, route, str(status)).inc()
-        self.request_duration.labels(method, route).observe(duration_s)
+        self.request_duration.labels(method, route, str(status)).observe(duration_s)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type, for a ``/metrics`` handler."""
