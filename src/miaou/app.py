@@ -13,7 +13,8 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from miaou import __version__, ids
-from miaou.accounts.api import AuthController, UsersController
+from miaou.accounts.api import AdminInvitesController, AuthController, UsersController
+from miaou.accounts.invites import InviteService
 from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
 from miaou.config import Settings
@@ -37,6 +38,7 @@ class Node:
             time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
         )
         self.accounts = AccountService(self.db, self.passwords, settings)
+        self.invites = InviteService(self.db)
         self.rate_limits = RateLimits(settings)
         self.metrics = Metrics(
             database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
@@ -60,7 +62,12 @@ class Node:
             security=[{"bearer": []}],
         )
         app = Litestar(
-            route_handlers=[*health.routes, AuthController, UsersController],
+            route_handlers=[
+                *health.routes,
+                AuthController,
+                UsersController,
+                AdminInvitesController,
+            ],
             exception_handlers=exception_handlers,
             middleware=[rate_limit_middleware],  # type: ignore[list-item]
             openapi_config=openapi,

@@ -79,11 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     invite = sub.add_parser("invite", help="registration invites (for registration = 'invite')")
     invite_sub = invite.add_subparsers(dest="invite_command", required=True, metavar="ACTION")
     inv_create = invite_sub.add_parser("create", help="create a registration invite code")
-    inv_create.add_argument("--max-uses", type=int)
+    inv_create.add_argument("--max-uses", type=_positive_int)
     inv_create.add_argument(
         "--expires-in", type=_positive_int, help="seconds until the code expires"
     )
-    _settings_flags(inv_create)
+    inv_list = invite_sub.add_parser("list", help="list invites, newest first")
+    inv_list.add_argument("--limit", type=_positive_int, default=100)
+    inv_revoke = invite_sub.add_parser("revoke", help="revoke an invite code")
+    inv_revoke.add_argument("code")
+    for action_parser in invite_sub.choices.values():
+        _settings_flags(action_parser)
     return parser
 
 
@@ -229,11 +234,38 @@ def _set_disabled(disabled: bool) -> Callable[[Any], Awaitable[int]]:
 
 async def _invite_create(ctx: Any) -> int:
     node, args = ctx
-    code = await node.accounts.create_invite(
-        created_by=None, max_uses=args.max_uses, expires_in_s=args.expires_in
+    from miaou.accounts.models import InviteCreate
+
+    invite = await node.invites.create(
+        InviteCreate(max_uses=args.max_uses, expires_in=args.expires_in), created_by=None
     )
-    print(code)
+    print(invite.code)
     return 0
+
+
+async def _invite_list(ctx: Any) -> int:
+    node, args = ctx
+    for invite in await node.invites.list(limit=args.limit):
+        expires = (
+            datetime.fromtimestamp(invite.expires_at / 1000, UTC).isoformat()
+            if invite.expires_at is not None
+            else "never"
+        )
+        seats = f"{invite.uses}/{invite.max_uses if invite.max_uses is not None else '-'}"
+        print(f"{invite.code}  uses {seats:<12} expires {expires}")
+    return 0
+
+
+async def _invite_revoke(ctx: Any) -> int:
+    node, args = ctx
+    await node.invites.revoke(args.code)
+    print(f"revoked {args.code}")
+    return 0
+
+
+def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    actions = {"create": _invite_create, "list": _invite_list, "revoke": _invite_revoke}
+    return _with_node(actions[args.invite_command])(settings, args)
 
 
 def _user(settings: Settings, args: argparse.Namespace) -> int:
@@ -251,7 +283,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "migrate": _with_node(_migrate),
     "config": _config,
     "user": _user,
-    "invite": _with_node(_invite_create),
+    "invite": _invite,
 }
 
 if __name__ == "__main__":

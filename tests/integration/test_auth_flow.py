@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from miaou.accounts.models import InviteCreate
 from miaou.sdk import ApiError, Client
 
 PASSWORD = "correct horse battery"
@@ -232,7 +233,9 @@ async def test_registration_closed(start_node) -> None:
 
 async def test_registration_by_invite(start_node) -> None:
     node = await start_node(registration="invite")
-    code = await node.node.accounts.create_invite(created_by=None, max_uses=1, expires_in_s=3600)
+    code = (
+        await node.node.invites.create(InviteCreate(max_uses=1, expires_in=3600), created_by=None)
+    ).code
     async with (
         Client(node.url, rate_limit_retries=0) as a,
         Client(node.url) as b,

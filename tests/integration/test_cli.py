@@ -252,6 +252,16 @@ async def test_invite_code_from_the_cli_registers_once(tmp_path, database_url, s
             await b.register("nils", PASSWORD, invite_code=code)
         assert used_up.value.code == "invalid_invite"
 
+    listed = await run(tmp_path, "invite", "list", "--database-url", database_url)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{code}  uses 1/1" in listed.stdout
+    revoked = await run(tmp_path, "invite", "revoke", code, "--database-url", database_url)
+    assert (revoked.returncode, revoked.stdout) == (0, f"revoked {code}\n")
+    after = await run(tmp_path, "invite", "list", "--database-url", database_url)
+    assert code not in after.stdout
+    again = await run(tmp_path, "invite", "revoke", code, "--database-url", database_url)
+    assert again.returncode == 1 and "No such invite" in again.stderr
+
 
 # -- serving ------------------------------------------------------------------------------
 

@@ -6,11 +6,14 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from miaou.accounts.models import (
     AuthResult,
+    Invite,
+    InviteCreate,
+    InviteList,
     LoginRequest,
     Me,
     PasswordChanged,
@@ -22,7 +25,7 @@ from miaou.accounts.models import (
     User,
 )
 from miaou.accounts.service import Principal
-from miaou.errors import NotFound
+from miaou.errors import Forbidden, NotFound
 from miaou.http.auth import client_ip, node_of, principal, user_agent
 from miaou.ids import parse_id
 
@@ -123,3 +126,42 @@ class UsersController(Controller):
         self, request: AnyRequest, who: NamedDependency[Principal], user_id: FromPath[str]
     ) -> User:
         return await node_of(request).accounts.user(_id_or_404(user_id, "user"))
+
+
+def _require_admin(who: Principal) -> None:
+    if not who.is_admin:
+        raise Forbidden("This needs an administrator of this node.", code="admin_only")
+
+
+class AdminInvitesController(Controller):
+    """Registration invites, for nodes whose ``registration`` setting is ``invite``."""
+
+    path = "/api/v1/admin/invites"
+    tags = ["admin"]
+    dependencies = {"who": principal}
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Create a registration invite")
+    async def create(
+        self, request: AnyRequest, who: NamedDependency[Principal], data: JSONBody[InviteCreate]
+    ) -> Invite:
+        _require_admin(who)
+        return await node_of(request).invites.create(data, created_by=who.user_id)
+
+    @get("/", summary="List registration invites, newest first")
+    async def list(
+        self,
+        request: AnyRequest,
+        who: NamedDependency[Principal],
+        before: FromQuery[int | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> InviteList:
+        _require_admin(who)
+        invites = await node_of(request).invites.list(before=before, limit=limit)
+        return InviteList(invites=invites)
+
+    @delete("/{code:str}", summary="Revoke a registration invite")
+    async def revoke(
+        self, request: AnyRequest, who: NamedDependency[Principal], code: FromPath[str]
+    ) -> None:
+        _require_admin(who)
+        await node_of(request).invites.revoke(code)

@@ -114,6 +114,30 @@ class PasswordChanged(msgspec.Struct, kw_only=True):
     revoked_sessions: int
 
 
+MAX_INVITE_SECONDS = 366 * 86_400
+
+
+class InviteCreate(Strict):
+    """A registration invite: ``max_uses`` seats (None: unlimited), ``expires_in`` seconds
+    (None: never)."""
+
+    max_uses: int | None = None
+    expires_in: int | None = None
+
+
+class Invite(msgspec.Struct, kw_only=True):
+    code: str
+    max_uses: int | None
+    uses: int
+    expires_at: int | None
+    created_at: int
+    created_by: str | None
+
+
+class InviteList(msgspec.Struct, kw_only=True):
+    invites: list[Invite]
+
+
 def username_key(username: str) -> str:
     """The case-insensitive identity of a name: NFKC, then casefold, then NFKC again."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())

@@ -5,7 +5,6 @@ Each method authorises, validates, and writes in one transaction; it returns aft
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -143,30 +142,6 @@ class AccountService:
             "created_at": now,
             "updated_at": now,
         }
-
-    async def create_invite(
-        self, *, created_by: int | None, max_uses: int | None, expires_in_s: int | None
-    ) -> str:
-        if max_uses is not None and max_uses < 1:
-            raise InvalidInput("max_uses must be at least 1.", errors={"max_uses": [">= 1"]})
-        if expires_in_s is not None and expires_in_s < 1:
-            raise InvalidInput(
-                "expires_in must be at least 1 second.", errors={"expires_in": [">= 1"]}
-            )
-        code = secrets.token_urlsafe(12)
-        now = now_ms()
-        expires_at = now + expires_in_s * 1000 if expires_in_s is not None else None
-        async with self.db.write() as conn:
-            await store.insert_invite(
-                conn,
-                code=code,
-                created_by=created_by,
-                max_uses=max_uses,
-                uses=0,
-                expires_at=expires_at,
-                created_at=now,
-            )
-        return code
 
     # -- sessions -----------------------------------------------------------------------
     async def login(self, body: LoginRequest, *, user_agent: str = "", ip: str = "") -> AuthResult:

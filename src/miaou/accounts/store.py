@@ -126,6 +126,25 @@ async def insert_invite(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(registration_invites.insert().values(**values))
 
 
+async def list_invites(
+    conn: AsyncConnection, *, before: int | None, limit: int
+) -> Sequence[Row[Any]]:
+    query = select(registration_invites)
+    if before is not None:
+        query = query.where(registration_invites.c.created_at < before)
+    query = query.order_by(
+        registration_invites.c.created_at.desc(), registration_invites.c.code
+    ).limit(limit)
+    return (await conn.execute(query)).all()
+
+
+async def delete_invite(conn: AsyncConnection, code: str) -> bool:
+    result = await conn.execute(
+        delete(registration_invites).where(registration_invites.c.code == code)
+    )
+    return bool(result.rowcount)
+
+
 async def consume_invite(conn: AsyncConnection, code: str, now: int) -> bool:
     """Use one seat of an invite; False if it is unknown, expired or used up.
 

@@ -9,6 +9,15 @@ It depends on nothing server-side: bots and tools install it against any node::
 
 from miaou.sdk.client import Client
 from miaou.sdk.errors import ApiError, RateLimitedError
-from miaou.sdk.models import AuthResult, Me, Session, User
+from miaou.sdk.models import AuthResult, Invite, Me, Session, User
 
-__all__ = ["ApiError", "AuthResult", "Client", "Me", "RateLimitedError", "Session", "User"]
+__all__ = [
+    "ApiError",
+    "AuthResult",
+    "Client",
+    "Invite",
+    "Me",
+    "RateLimitedError",
+    "Session",
+    "User",
+]

@@ -15,7 +15,7 @@ import httpx
 import msgspec
 
 from miaou.sdk.errors import ApiError, RateLimitedError
-from miaou.sdk.models import AuthResult, Me, Session, User
+from miaou.sdk.models import AuthResult, Invite, Me, Session, User
 
 T = TypeVar("T")
 USER_AGENT = "miaou-sdk/0.1"
@@ -141,6 +141,25 @@ class Client:
 
     async def user(self, user_id: str) -> User:
         return await self._get(f"/api/v1/users/{user_id}", User)
+
+    # -- administration -----------------------------------------------------------------
+    async def create_invite(
+        self, *, max_uses: int | None = None, expires_in: int | None = None
+    ) -> Invite:
+        response = await self.request(
+            "POST", "/api/v1/admin/invites", json={"max_uses": max_uses, "expires_in": expires_in}
+        )
+        return msgspec.convert(response.json(), Invite)
+
+    async def invites(self, *, before: int | None = None, limit: int = 100) -> list[Invite]:
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        data = (await self.request("GET", "/api/v1/admin/invites", params=params)).json()
+        return msgspec.convert(data["invites"], list[Invite])
+
+    async def revoke_invite(self, code: str) -> None:
+        await self.request("DELETE", f"/api/v1/admin/invites/{code}")
 
     # -- operations ---------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:

@@ -30,3 +30,12 @@ class Session(msgspec.Struct, kw_only=True):
     user_agent: str
     ip: str
     current: bool
+
+
+class Invite(msgspec.Struct, kw_only=True):
+    code: str
+    max_uses: int | None
+    uses: int
+    expires_at: int | None
+    created_at: int
+    created_by: str | None
