@@ -70,7 +70,9 @@ async def test_metrics_count_requests_by_route_template_and_status(node) -> None
     build = samples["miaou_build_info"]
     assert build[0][0]["version"] == __version__
     assert build[0][0]["database"] == node.node.db.dialect
-    assert "miaou_db_pool_connections" in samples or node.node.db.is_sqlite
+    pool = {labels["state"]: value for labels, value in samples["miaou_db_pool_connections"]}
+    assert set(pool) == {"size", "checked_out", "overflow"}
+    assert pool["checked_out"] == 0  # every request returned its connection
 
 
 async def test_openapi_document_and_docs_page(node) -> None:

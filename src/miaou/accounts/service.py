@@ -61,14 +61,7 @@ def user_view(row: Row[Any]) -> User:
 
 
 def me_view(row: Row[Any]) -> Me:
-    return Me(
-        id=str(row.id),
-        username=row.username,
-        display_name=row.display_name,
-        bio=row.bio,
-        created_at=row.created_at,
-        is_admin=bool(row.is_admin),
-    )
+    return Me(**msgspec.structs.asdict(user_view(row)), is_admin=bool(row.is_admin))
 
 
 class AccountService:
