@@ -17,6 +17,17 @@ from miaou.accounts.api import AdminInvitesController, AuthController, UsersCont
 from miaou.accounts.invites import InviteService
 from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
+from miaou.bus import MemoryBus
+from miaou.chat import guilds_api, members_api, messages_api, search_api
+from miaou.chat.channels import ChannelService
+from miaou.chat.dms import DMService
+from miaou.chat.guild_invites import GuildInviteService
+from miaou.chat.guilds import GuildService
+from miaou.chat.members import MemberService
+from miaou.chat.messages import MessageService
+from miaou.chat.outbox import Outbox
+from miaou.chat.read_states import ReadStateService
+from miaou.chat.roles import RoleService
 from miaou.config import Settings
 from miaou.db import migrate
 from miaou.db.engine import Database
@@ -39,6 +50,16 @@ class Node:
         )
         self.accounts = AccountService(self.db, self.passwords, settings)
         self.invites = InviteService(self.db)
+        self.bus = MemoryBus()
+        self.outbox = Outbox(self.db, self.bus)
+        self.messages = MessageService(self.outbox, settings)
+        self.guilds = GuildService(self.outbox, settings)
+        self.channels = ChannelService(self.outbox, settings)
+        self.roles = RoleService(self.outbox, settings)
+        self.dms = DMService(self.outbox)
+        self.read_states = ReadStateService(self.outbox)
+        self.members = MemberService(self.outbox, settings)
+        self.guild_invites = GuildInviteService(self.outbox, self.members, settings)
         self.rate_limits = RateLimits(settings)
         self.metrics = Metrics(
             database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
@@ -67,6 +88,10 @@ class Node:
                 AuthController,
                 UsersController,
                 AdminInvitesController,
+                *guilds_api.routes,
+                *members_api.routes,
+                *messages_api.routes,
+                *search_api.routes,
             ],
             exception_handlers=exception_handlers,
             middleware=[rate_limit_middleware],  # type: ignore[list-item]
@@ -87,5 +112,6 @@ class Node:
             raise ConfigError("The database schema is not current: run `miaou migrate`.")
 
     async def stop(self) -> None:
+        await self.bus.close()
         await self.rate_limits.close()
         await self.db.close()

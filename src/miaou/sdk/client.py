@@ -10,18 +10,28 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
 
+from miaou.sdk.chat import ChatCalls
 from miaou.sdk.errors import ApiError, RateLimitedError
-from miaou.sdk.models import AuthResult, Invite, Me, Session, User
+from miaou.sdk.models import (
+    AuthResult,
+    Invite,
+    Me,
+    Message,
+    MessageVersion,
+    Session,
+    User,
+)
 
 T = TypeVar("T")
 USER_AGENT = "miaou-sdk/0.1"
 
 
-class Client:
+class Client(ChatCalls):
     def __init__(
         self,
         base_url: str,
@@ -164,6 +174,109 @@ class Client:
     # -- operations ---------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
         return dict((await self.request("GET", "/healthz")).json())
+
+    # -- messages -----------------------------------------------------------------------
+    async def send_message(
+        self,
+        channel_id: str,
+        content: str,
+        *,
+        nonce: str | int | None = None,
+        reply_to: str | None = None,
+        allowed_mentions: dict[str, Any] | None = None,
+    ) -> Message:
+        body: dict[str, Any] = {"content": content}
+        if nonce is not None:
+            body["nonce"] = nonce
+        if reply_to is not None:
+            body["message_reference"] = {"message_id": reply_to}
+        if allowed_mentions is not None:
+            body["allowed_mentions"] = allowed_mentions
+        response = await self.request("POST", f"/api/v1/channels/{channel_id}/messages", json=body)
+        return msgspec.convert(response.json(), Message)
+
+    async def messages(
+        self,
+        channel_id: str,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        around: str | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        """History, newest first; at most one of ``before``, ``after``, ``around``."""
+        params = {
+            k: v
+            for k, v in {"before": before, "after": after, "around": around, "limit": limit}.items()
+            if v is not None
+        }
+        return await self._get(
+            f"/api/v1/channels/{channel_id}/messages", list[Message], params=params
+        )
+
+    async def message(self, channel_id: str, message_id: str) -> Message:
+        return await self._get(f"/api/v1/channels/{channel_id}/messages/{message_id}", Message)
+
+    async def edit_message(self, channel_id: str, message_id: str, content: str) -> Message:
+        response = await self.request(
+            "PATCH",
+            f"/api/v1/channels/{channel_id}/messages/{message_id}",
+            json={"content": content},
+        )
+        return msgspec.convert(response.json(), Message)
+
+    async def delete_message(
+        self, channel_id: str, message_id: str, *, reason: str | None = None
+    ) -> None:
+        await self.request(
+            "DELETE",
+            f"/api/v1/channels/{channel_id}/messages/{message_id}",
+            headers={"x-audit-log-reason": reason} if reason else None,
+        )
+
+    async def message_versions(self, channel_id: str, message_id: str) -> list[MessageVersion]:
+        return await self._get(
+            f"/api/v1/channels/{channel_id}/messages/{message_id}/versions", list[MessageVersion]
+        )
+
+    async def pins(self, channel_id: str) -> list[Message]:
+        return await self._get(f"/api/v1/channels/{channel_id}/pins", list[Message])
+
+    async def pin_message(self, channel_id: str, message_id: str) -> None:
+        await self.request("PUT", f"/api/v1/channels/{channel_id}/pins/{message_id}")
+
+    async def unpin_message(self, channel_id: str, message_id: str) -> None:
+        await self.request("DELETE", f"/api/v1/channels/{channel_id}/pins/{message_id}")
+
+    def _reaction_path(self, channel_id: str, message_id: str, emoji: str) -> str:
+        # Unicode emoji are percent-encoded; "name:id" keeps its colon, as Discord expects.
+        encoded = quote(emoji, safe=":")
+        return f"/api/v1/channels/{channel_id}/messages/{message_id}/reactions/{encoded}"
+
+    async def add_reaction(self, channel_id: str, message_id: str, emoji: str) -> None:
+        await self.request("PUT", self._reaction_path(channel_id, message_id, emoji) + "/@me")
+
+    async def remove_reaction(
+        self, channel_id: str, message_id: str, emoji: str, user_id: str = "@me"
+    ) -> None:
+        """My reaction, or (with MANAGE_MESSAGES) ``user_id``'s."""
+        path = self._reaction_path(channel_id, message_id, emoji)
+        await self.request("DELETE", f"{path}/{user_id}")
+
+    async def reactions(
+        self,
+        channel_id: str,
+        message_id: str,
+        emoji: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[User]:
+        """Who reacted with ``emoji``, by user id; page on with ``after`` = the last id."""
+        params = {k: v for k, v in {"after": after, "limit": limit}.items() if v is not None}
+        return await self._get(
+            self._reaction_path(channel_id, message_id, emoji), list[User], params=params
+        )
 
 
 def _error(response: httpx.Response) -> ApiError:

@@ -39,3 +39,48 @@ class Invite(msgspec.Struct, kw_only=True):
     expires_at: int | None
     created_at: int
     created_by: str | None
+
+
+# -- messages -------------------------------------------------------------------------------
+class Emoji(msgspec.Struct, kw_only=True):
+    """``id`` is None for a unicode emoji; set (with its ``name``) for a custom one."""
+
+    id: str | None
+    name: str
+
+
+class Reaction(msgspec.Struct, kw_only=True):
+    emoji: Emoji
+    count: int
+    me: bool
+
+
+class MessageReference(msgspec.Struct, kw_only=True):
+    message_id: str
+    channel_id: str
+    guild_id: str | None = None
+
+
+class Message(msgspec.Struct, kw_only=True):
+    id: str
+    channel_id: str
+    guild_id: str | None
+    author: User
+    content: str
+    timestamp: int
+    edited_timestamp: int | None
+    mentions: list[User]
+    mention_roles: list[str]
+    mention_everyone: bool
+    pinned: bool
+    type: int
+    message_reference: MessageReference | None = None
+    nonce: str | int | None = None
+    reactions: list[Reaction] = msgspec.field(default_factory=list)
+
+
+class MessageVersion(msgspec.Struct, kw_only=True):
+    version: int
+    content: str
+    created_at: int
+    replaced_at: int

@@ -1,0 +1,6 @@
+"""Fan-out of events: services publish after commit, the gateway delivers."""
+
+from miaou.bus.base import Bus, Event, Subscription
+from miaou.bus.memory import MemoryBus
+
+__all__ = ["Bus", "Event", "MemoryBus", "Subscription"]

@@ -1,0 +1,1 @@
+"""Chat wing: guilds, channels, roles, permissions, messages."""

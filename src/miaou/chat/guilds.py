@@ -1,0 +1,287 @@
+"""Guild use cases: create, read, update, delete, transfer ownership, list mine.
+
+A new guild has its creator as owner and only member, an ``@everyone`` role (id = guild id)
+with Discord's default permissions, a "Text Channels" category and a ``#general`` channel
+that is also the system channel.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from miaou import ids
+from miaou.chat import audit
+from miaou.chat.access import guild_access
+from miaou.chat.models import (
+    THREAD_TYPES,
+    ChannelType,
+    Guild,
+    GuildCreate,
+    GuildPatch,
+    GuildWithChannels,
+    OwnershipTransfer,
+)
+from miaou.chat.outbox import Outbox, guild_stream, user_stream
+from miaou.chat.permissions import DEFAULT_EVERYONE, Permission
+from miaou.chat.tables import channels, guilds, members, roles
+from miaou.chat.views import channel_view, guild_view
+from miaou.config import Settings
+from miaou.errors import Forbidden, InvalidInput, NotFound
+from miaou.ids import parse_id
+
+MAX_GUILDS_PER_USER = 100
+NAME_MIN, NAME_MAX = 2, 100
+DESCRIPTION_MAX = 1000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def clean_guild_name(raw: str) -> str:
+    name = unicodedata.normalize("NFKC", raw).strip()
+    if not NAME_MIN <= len(name) <= NAME_MAX or any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidInput(
+            "Invalid guild name.",
+            errors={"name": [f"{NAME_MIN} to {NAME_MAX} characters, no control characters"]},
+        )
+    return name
+
+
+def clean_description(raw: str) -> str:
+    text = raw.strip()
+    if len(text) > DESCRIPTION_MAX:
+        raise InvalidInput(
+            "Description too long.", errors={"description": [f"at most {DESCRIPTION_MAX}"]}
+        )
+    return text
+
+
+async def member_count(conn: AsyncConnection, guild_id: int) -> int:
+    query = select(func.count()).select_from(members).where(members.c.guild_id == guild_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def load_guild(conn: AsyncConnection, guild_id: int) -> Guild:
+    row = (await conn.execute(select(guilds).where(guilds.c.id == guild_id))).one()
+    role_rows = (await conn.execute(select(roles).where(roles.c.guild_id == guild_id))).all()
+    return guild_view(row, role_rows, await member_count(conn, guild_id))
+
+
+class GuildService:
+    def __init__(self, outbox: Outbox, settings: Settings) -> None:
+        self.outbox = outbox
+        self.db = outbox.db
+        self.settings = settings
+
+    async def create(self, user_id: int, body: GuildCreate) -> GuildWithChannels:
+        name = clean_guild_name(body.name)
+        description = clean_description(body.description)
+        now = now_ms()
+        guild_id, category_id, general_id = ids.new_id(), ids.new_id(), ids.new_id()
+        async with self.outbox.write() as (conn, events):
+            joined = await conn.execute(
+                select(func.count()).select_from(members).where(members.c.user_id == user_id)
+            )
+            if joined.scalar_one() >= MAX_GUILDS_PER_USER:
+                raise InvalidInput(
+                    f"You are in {MAX_GUILDS_PER_USER} guilds already.", code="max_guilds"
+                )
+            await conn.execute(
+                guilds.insert().values(
+                    id=guild_id, name=name, description=description, owner_id=user_id,
+                    system_channel_id=general_id, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                roles.insert().values(
+                    id=guild_id, guild_id=guild_id, name="@everyone", position=0,
+                    permissions=int(DEFAULT_EVERYONE), created_at=now,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                members.insert().values(guild_id=guild_id, user_id=user_id, joined_at=now)
+            )
+            await conn.execute(
+                channels.insert(),
+                [
+                    {"id": category_id, "guild_id": guild_id, "name": "Text Channels",
+                     "type": int(ChannelType.GUILD_CATEGORY), "position": 0, "parent_id": None,
+                     "created_at": now},
+                    {"id": general_id, "guild_id": guild_id, "name": "general",
+                     "type": int(ChannelType.GUILD_TEXT), "position": 0,
+                     "parent_id": category_id, "created_at": now},
+                ],
+            )  # fmt: skip
+            result = await self._with_channels(conn, guild_id)
+            events.append(
+                self.outbox.event("GUILD_CREATE", user_stream(user_id), msgspec.to_builtins(result))
+            )
+        return result
+
+    async def _with_channels(self, conn: AsyncConnection, guild_id: int) -> GuildWithChannels:
+        guild = await load_guild(conn, guild_id)
+        query = select(channels).where(
+            channels.c.guild_id == guild_id, channels.c.type.not_in([int(t) for t in THREAD_TYPES])
+        )
+        rows = (await conn.execute(query)).all()
+        return GuildWithChannels(
+            **msgspec.structs.asdict(guild),
+            channels=[channel_view(r, overwrites=[]) for r in sorted(rows, key=_order)],
+        )
+
+    async def get(self, user_id: int, guild_id: int) -> Guild:
+        async with self.db.read() as conn:
+            await guild_access(conn, guild_id, user_id, now_ms())
+            return await load_guild(conn, guild_id)
+
+    async def mine(self, user_id: int) -> list[Guild]:
+        async with self.db.read() as conn:
+            guild_ids = (
+                await conn.execute(
+                    select(members.c.guild_id)
+                    .where(members.c.user_id == user_id)
+                    .order_by(members.c.joined_at)
+                )
+            ).scalars()
+            return [await load_guild(conn, gid) for gid in list(guild_ids)]
+
+    async def update(
+        self, user_id: int, guild_id: int, patch: GuildPatch, reason: str | None = None
+    ) -> Guild:
+        async with self.outbox.write() as (conn, events):
+            access = await guild_access(conn, guild_id, user_id, now_ms())
+            access.require(Permission.MANAGE_GUILD)
+            values: dict[str, Any] = {}
+            if patch.name is not msgspec.UNSET:
+                values["name"] = clean_guild_name(patch.name)
+            if patch.description is not msgspec.UNSET:
+                values["description"] = clean_description(patch.description)
+            if patch.icon is not msgspec.UNSET:
+                values["icon"] = patch.icon
+            if patch.system_channel_id is not msgspec.UNSET:
+                values["system_channel_id"] = await self._system_channel(
+                    conn, guild_id, patch.system_channel_id
+                )
+            before = access.guild._asdict()
+            if values:
+                values["updated_at"] = now_ms()
+                await conn.execute(update(guilds).where(guilds.c.id == guild_id).values(**values))
+                changes = audit.diff(before, {k: v for k, v in values.items() if k != "updated_at"})
+                if changes:
+                    await audit.record(
+                        conn, guild_id=guild_id, actor_id=user_id,
+                        action=audit.AuditAction.GUILD_UPDATE, target_id=guild_id,
+                        changes=changes, reason=reason,
+                    )  # fmt: skip
+            result = await load_guild(conn, guild_id)
+            events.append(
+                self.outbox.event(
+                    "GUILD_UPDATE", guild_stream(guild_id), msgspec.to_builtins(result)
+                )
+            )
+        return result
+
+    async def _system_channel(
+        self, conn: AsyncConnection, guild_id: int, raw: str | None
+    ) -> int | None:
+        if raw is None:
+            return None
+        channel_id = parse_id(raw)
+        row = None
+        if channel_id is not None:
+            row = (
+                await conn.execute(
+                    select(channels.c.type).where(
+                        channels.c.id == channel_id, channels.c.guild_id == guild_id
+                    )
+                )
+            ).first()
+        if row is None or row.type != ChannelType.GUILD_TEXT:
+            raise InvalidInput(
+                "The system channel must be a text channel of this guild.",
+                errors={"system_channel_id": ["is not a text channel of this guild"]},
+            )
+        return channel_id
+
+    async def delete(self, user_id: int, guild_id: int) -> None:
+        async with self.outbox.write() as (conn, events):
+            access = await guild_access(conn, guild_id, user_id, now_ms())
+            if not access.is_owner:
+                raise Forbidden("Only the owner can delete a guild.", code="owner_only")
+            await conn.execute(delete(guilds).where(guilds.c.id == guild_id))
+            events.append(
+                self.outbox.event("GUILD_DELETE", guild_stream(guild_id), {"id": str(guild_id)})
+            )
+
+    async def transfer(self, user_id: int, guild_id: int, body: OwnershipTransfer) -> Guild:
+        new_owner = parse_id(body.owner_id)
+        async with self.outbox.write() as (conn, events):
+            access = await guild_access(conn, guild_id, user_id, now_ms())
+            if not access.is_owner:
+                raise Forbidden("Only the owner can transfer ownership.", code="owner_only")
+            target = None
+            if new_owner is not None:
+                target = (
+                    await conn.execute(
+                        select(members.c.user_id).where(
+                            members.c.guild_id == guild_id, members.c.user_id == new_owner
+                        )
+                    )
+                ).first()
+            if target is None:
+                raise NotFound("The new owner must be a member.", code="unknown_member")
+            await conn.execute(
+                update(guilds)
+                .where(guilds.c.id == guild_id)
+                .values(owner_id=new_owner, updated_at=now_ms())
+            )
+            await audit.record(
+                conn, guild_id=guild_id, actor_id=user_id, action=audit.AuditAction.GUILD_UPDATE,
+                target_id=guild_id,
+                changes={"owner_id": {"old": str(user_id), "new": str(new_owner)}},
+            )  # fmt: skip
+            result = await load_guild(conn, guild_id)
+            events.append(
+                self.outbox.event(
+                    "GUILD_UPDATE", guild_stream(guild_id), msgspec.to_builtins(result)
+                )
+            )
+        return result
+
+
+async def read_audit_log(
+    db: Any,
+    user_id: int,
+    guild_id: int,
+    *,
+    actor_id: int | None = None,
+    action: int | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[audit.AuditEntry]:
+    if not 1 <= limit <= 100:
+        raise InvalidInput("limit must be between 1 and 100.", errors={"limit": ["1 to 100"]})
+    try:
+        kind = audit.AuditAction(action) if action is not None else None
+    except ValueError:
+        raise InvalidInput("Unknown action type.", errors={"action_type": ["unknown"]}) from None
+    async with db.read() as conn:
+        access = await guild_access(conn, guild_id, user_id, now_ms())
+        access.require(Permission.VIEW_AUDIT_LOG)
+        rows = await audit.entries(
+            conn, guild_id, actor_id=actor_id, action=kind, before=before, limit=limit
+        )
+    return [audit.entry_view(r) for r in rows]
+
+
+def _order(row: Row[Any]) -> tuple[int, int, int]:
+    # Categories first by position, then channels by position; ids break ties.
+    return (0 if row.type == ChannelType.GUILD_CATEGORY else 1, row.position, row.id)

@@ -1,0 +1,595 @@
+"""Message use cases: send, edit (with kept versions), delete, read, history and pins.
+
+Each write is one transaction through the outbox: check, write, commit, then publish. The
+events go to the guild's stream (the channel id is in the payload) or, for a DM, to the
+channel's stream. Reactions are in :mod:`miaou.chat.reactions`.
+
+Idempotent send: a ``nonce`` from the same author within five minutes returns the first
+message and creates nothing. The ``message_nonces`` primary key decides races: of two
+concurrent sends with one nonce, the second's insert fails and it answers with the first's
+message. A nonce older than the window is taken over by the new message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from miaou import ids
+from miaou.accounts.service import now_ms
+from miaou.bus import Event
+from miaou.chat import audit, mentions
+from miaou.chat.access import ChannelAccess, channel_access, missing
+from miaou.chat.message_models import (
+    CONTENT_MAX,
+    HISTORY_LIMIT_MAX,
+    NONCE_MAX,
+    UNSET,
+    AllowedMentions,
+    Message,
+    MessageCreate,
+    MessageDeleted,
+    MessagePatch,
+    MessageReferenceBody,
+    MessageType,
+    MessageVersion,
+    PinsUpdate,
+)
+from miaou.chat.message_store import (
+    find_message,
+    lock_channel,
+    message_views,
+    resolve_mentions,
+    stream_of,
+)
+from miaou.chat.models import TEXT_TYPES, THREAD_TYPES
+from miaou.chat.outbox import Outbox
+from miaou.chat.permissions import Permission
+from miaou.chat.reactions import ReactionService
+from miaou.chat.tables import (
+    channels,
+    members,
+    message_nonces,
+    message_versions,
+    messages,
+    reactions,
+)
+from miaou.config import Settings
+from miaou.errors import Conflict, Forbidden, InvalidInput, RateLimited
+
+NONCE_WINDOW_MS = 5 * 60 * 1000
+MAX_PINS = 50
+SLOWMODE_BYPASS = (
+    Permission.MANAGE_MESSAGES | Permission.MANAGE_CHANNELS | Permission.BYPASS_SLOWMODE
+)
+PIN_PERMISSIONS = Permission.MANAGE_MESSAGES | Permission.PIN_MESSAGES
+
+
+def _invalid(field: str, problem: str, code: str = "invalid_input") -> InvalidInput:
+    return InvalidInput(f"Invalid {field}: {problem}.", code=code, errors={field: [problem]})
+
+
+def clean_content(raw: str) -> str:
+    """Surrounding whitespace is dropped (Discord does); the markdown source is kept as is."""
+    content = raw.strip()
+    if not 1 <= len(content) <= CONTENT_MAX:
+        raise _invalid("content", f"must be 1 to {CONTENT_MAX} characters", "invalid_content")
+    return content
+
+
+def clean_nonce(nonce: str | int | None) -> str | None:
+    """Stored as text: the integer 12 and the string "12" are the same nonce."""
+    if nonce is None:
+        return None
+    text = str(nonce)
+    if isinstance(nonce, bool) or not 1 <= len(text) <= NONCE_MAX:
+        raise _invalid("nonce", f"must be an integer or a string of 1 to {NONCE_MAX} characters")
+    return text
+
+
+def check_allowed_mentions(allowed: AllowedMentions | None) -> None:
+    if allowed is None:
+        return
+    for kind in ("users", "roles"):
+        listed: list[str] = getattr(allowed, kind)
+        if listed and kind in allowed.parse:
+            raise _invalid("allowed_mentions", f'"{kind}" in parse and a {kind} list exclude')
+        if len(listed) > 100:
+            raise _invalid("allowed_mentions", f"at most 100 {kind}")
+
+
+def history_limit(limit: int) -> int:
+    if not 1 <= limit <= HISTORY_LIMIT_MAX:
+        raise _invalid("limit", f"must be between 1 and {HISTORY_LIMIT_MAX}")
+    return limit
+
+
+class _NonceTaken(Exception):
+    """Another transaction claimed the nonce between our check and our write."""
+
+
+class MessageService:
+    def __init__(self, outbox: Outbox, settings: Settings) -> None:
+        self.outbox = outbox
+        self.db = outbox.db
+        self.settings = settings
+        # Wall clock in Unix ms; replaceable so tests can step past windows.
+        self.clock: Callable[[], int] = now_ms
+        self.reactions = ReactionService(outbox, lambda: self.clock())
+
+    def _event(self, type_: str, channel: Row[Any], payload: object) -> Event:
+        return self.outbox.event(type_, stream_of(channel), payload)
+
+    # -- send ---------------------------------------------------------------------------
+    async def send(self, user_id: int, channel_id: int, body: MessageCreate) -> Message:
+        content = clean_content(body.content)
+        nonce = clean_nonce(body.nonce)
+        check_allowed_mentions(body.allowed_mentions)
+        parsed = mentions.parse(content)
+        now = self.clock()
+        async with self.outbox.write() as (conn, events):
+            access = await channel_access(conn, channel_id, user_id, now)
+            channel = access.channel
+            if channel.type not in TEXT_TYPES:
+                raise InvalidInput(
+                    "Messages cannot be sent in this type of channel.", code="invalid_channel_type"
+                )
+            is_thread = channel.type in THREAD_TYPES
+            access.require(
+                Permission.SEND_MESSAGES_IN_THREADS if is_thread else Permission.SEND_MESSAGES
+            )
+            if is_thread and channel.locked and not access.has(Permission.MANAGE_THREADS):
+                raise Forbidden("This thread is locked.", code="thread_locked")
+            slowmode = self._slowmode_seconds(access)
+            if slowmode:
+                # Serialise this member's sends (PostgreSQL) so two cannot both pass the check.
+                await conn.execute(
+                    select(members.c.user_id)
+                    .where(members.c.guild_id == channel.guild_id, members.c.user_id == user_id)
+                    .with_for_update()
+                )
+            stale = False
+            if nonce is not None:
+                first = await self._nonce_owner(conn, user_id, nonce)
+                if first is not None and first.created_at >= now - NONCE_WINDOW_MS:
+                    return await self._first_send(conn, first.message_id, channel_id, body.nonce)
+                stale = first is not None
+            if slowmode:
+                await self._check_slowmode(conn, channel_id, user_id, slowmode, now)
+            reference_id, replied_author = await self._reference(
+                conn, channel_id, body.message_reference
+            )
+            allowed = body.allowed_mentions
+            found = await resolve_mentions(
+                conn, access, parsed, allowed, now,
+                replied_author=replied_author if allowed and allowed.replied_user else None,
+            )  # fmt: skip
+            message_id = ids.new_id()
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        messages.insert().values(
+                            id=message_id, channel_id=channel_id, guild_id=channel.guild_id,
+                            author_id=user_id, content=content, reference_id=reference_id,
+                            type=MessageType.REPLY if reference_id else MessageType.DEFAULT,
+                            mention_everyone=found.everyone, mentions=found.users,
+                            mention_roles=found.roles, mention_channels=found.channels,
+                            has_link=parsed.has_link,
+                        )
+                    )  # fmt: skip
+                    if nonce is not None:
+                        await self._claim_nonce(conn, user_id, nonce, message_id, now, stale)
+            except (IntegrityError, _NonceTaken):
+                first = await self._nonce_owner(conn, user_id, nonce) if nonce else None
+                if first is None:
+                    raise
+                return await self._first_send(conn, first.message_id, channel_id, body.nonce)
+            await conn.execute(
+                update(channels)
+                .where(channels.c.id == channel_id)
+                .values(
+                    # Concurrent sends may commit out of id order: never move it backwards.
+                    last_message_id=case(
+                        (
+                            or_(
+                                channels.c.last_message_id.is_(None),
+                                channels.c.last_message_id < message_id,
+                            ),
+                            message_id,
+                        ),
+                        else_=channels.c.last_message_id,
+                    ),
+                    message_count=channels.c.message_count + 1,
+                )
+            )
+            row = await find_message(conn, channel_id, message_id)
+            result = (await message_views(conn, [row], user_id, nonce=body.nonce))[0]
+            event_view = msgspec.structs.replace(result, reactions=UNSET)
+            events.append(self._event("MESSAGE_CREATE", channel, event_view))
+        return result
+
+    def _slowmode_seconds(self, access: ChannelAccess) -> int:
+        seconds: int = access.channel.rate_limit_per_user or 0
+        if not seconds or access.permissions & SLOWMODE_BYPASS or access.guild is None:
+            return 0
+        return seconds
+
+    async def _check_slowmode(
+        self, conn: AsyncConnection, channel_id: int, user_id: int, seconds: int, now: int
+    ) -> None:
+        window = seconds * 1000
+        # Ids are time-sortable: only the window's messages of this channel are scanned.
+        last = await conn.execute(
+            select(messages.c.id)
+            .where(
+                messages.c.channel_id == channel_id,
+                messages.c.id >= ids.smallest_id_at(now - window),
+                messages.c.author_id == user_id,
+            )
+            .order_by(messages.c.id.desc())
+            .limit(1)
+        )
+        last_id = last.scalar()
+        if last_id is not None:
+            wait_ms = ids.id_time_ms(last_id) + window - now
+            if wait_ms > 0:
+                error = RateLimited(
+                    wait_ms / 1000, f"Slow mode: one message every {seconds} s in this channel."
+                )
+                error.code = "slowmode"
+                raise error
+
+    async def _nonce_owner(
+        self, conn: AsyncConnection, user_id: int, nonce: str
+    ) -> Row[Any] | None:
+        query = select(message_nonces).where(
+            message_nonces.c.author_id == user_id, message_nonces.c.nonce == nonce
+        )
+        return (await conn.execute(query)).first()
+
+    async def _claim_nonce(
+        self,
+        conn: AsyncConnection,
+        user_id: int,
+        nonce: str,
+        message_id: int,
+        now: int,
+        stale: bool,
+    ) -> None:
+        if not stale:
+            # Raises IntegrityError if a concurrent send inserted it first.
+            await conn.execute(
+                message_nonces.insert().values(
+                    author_id=user_id, nonce=nonce, message_id=message_id, created_at=now
+                )
+            )
+            return
+        # Take over an expired nonce, unless a concurrent send took it over first: the row
+        # lock makes us wait for it, and then the re-checked condition no longer holds.
+        taken = await conn.execute(
+            update(message_nonces)
+            .where(
+                message_nonces.c.author_id == user_id,
+                message_nonces.c.nonce == nonce,
+                message_nonces.c.created_at < now - NONCE_WINDOW_MS,
+            )
+            .values(message_id=message_id, created_at=now)
+        )
+        if taken.rowcount != 1:
+            raise _NonceTaken
+
+    async def _first_send(
+        self, conn: AsyncConnection, message_id: int, channel_id: int, nonce: str | int | None
+    ) -> Message:
+        row = (await conn.execute(select(messages).where(messages.c.id == message_id))).one()
+        if row.channel_id != channel_id:
+            raise Conflict(
+                "This nonce was used for a message in another channel.",
+                code="nonce_in_use",
+                errors={"nonce": ["was used in another channel within 5 minutes"]},
+            )
+        return (await message_views(conn, [row], row.author_id, nonce=nonce))[0]
+
+    async def _reference(
+        self, conn: AsyncConnection, channel_id: int, ref: MessageReferenceBody | None
+    ) -> tuple[int | None, int | None]:
+        """(referenced message id, its author) of a reply: a live message of this channel."""
+        if ref is None:
+            return None, None
+        message_id = ids.parse_id(ref.message_id)
+        same_channel = ref.channel_id is None or ids.parse_id(ref.channel_id) == channel_id
+        row = None
+        if message_id is not None and same_channel:
+            query = select(messages.c.id, messages.c.author_id).where(
+                messages.c.id == message_id,
+                messages.c.channel_id == channel_id,
+                messages.c.deleted_at.is_(None),
+            )
+            row = (await conn.execute(query)).first()
+        if row is None:
+            if ref.fail_if_not_exists or not same_channel:
+                raise _invalid(
+                    "message_reference", "must be a message of this channel", "invalid_reference"
+                )
+            return None, None
+        return row.id, row.author_id
+
+    # -- edit ---------------------------------------------------------------------------
+    async def edit(
+        self, user_id: int, channel_id: int, message_id: int, body: MessagePatch
+    ) -> Message:
+        content = clean_content(body.content)
+        check_allowed_mentions(body.allowed_mentions)
+        parsed = mentions.parse(content)
+        now = self.clock()
+        async with self.outbox.write() as (conn, events):
+            access = await channel_access(conn, channel_id, user_id, now)
+            row = await find_message(conn, channel_id, message_id, lock=True)
+            if row.author_id != user_id:
+                raise Forbidden("Only its author can edit a message.", code="not_author")
+            if row.content == content:
+                return (await message_views(conn, [row], user_id))[0]
+            latest = await conn.execute(
+                select(func.max(message_versions.c.version)).where(
+                    message_versions.c.message_id == message_id
+                )
+            )
+            await conn.execute(
+                message_versions.insert().values(
+                    message_id=message_id,
+                    version=(latest.scalar() or 0) + 1,
+                    content=row.content,
+                    replaced_at=now,
+                )
+            )
+            # A reply keeps pinging its parent's author if it did; the rest follows the text.
+            replied = await self._replied_author(conn, row)
+            found = await resolve_mentions(
+                conn, access, parsed, body.allowed_mentions, now,
+                replied_author=replied if replied in row.mentions else None,
+            )  # fmt: skip
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(
+                    content=content, edited_at=now, mention_everyone=found.everyone,
+                    mentions=found.users, mention_roles=found.roles,
+                    mention_channels=found.channels, has_link=parsed.has_link,
+                )
+            )  # fmt: skip
+            row = await find_message(conn, channel_id, message_id)
+            result = (await message_views(conn, [row], user_id))[0]
+            event_view = msgspec.structs.replace(result, reactions=UNSET)
+            events.append(self._event("MESSAGE_UPDATE", access.channel, event_view))
+        return result
+
+    async def _replied_author(self, conn: AsyncConnection, row: Row[Any]) -> int | None:
+        if row.reference_id is None:
+            return None
+        query = select(messages.c.author_id).where(messages.c.id == row.reference_id)
+        author: int | None = (await conn.execute(query)).scalar()
+        return author
+
+    async def versions(
+        self, user_id: int, channel_id: int, message_id: int
+    ) -> list[MessageVersion]:
+        """Previous contents of a message, oldest first (the current one is the message)."""
+        async with self.db.read() as conn:
+            access = await channel_access(conn, channel_id, user_id, self.clock())
+            access.require(Permission.READ_MESSAGE_HISTORY)
+            row = await find_message(conn, channel_id, message_id)
+            rows = (
+                await conn.execute(
+                    select(message_versions)
+                    .where(message_versions.c.message_id == message_id)
+                    .order_by(message_versions.c.version)
+                )
+            ).all()
+        written = ids.id_time_ms(row.id)
+        result = []
+        for version in rows:
+            result.append(
+                MessageVersion(
+                    version=version.version,
+                    content=version.content,
+                    created_at=written,
+                    replaced_at=version.replaced_at,
+                )
+            )
+            written = version.replaced_at
+        return result
+
+    # -- delete -------------------------------------------------------------------------
+    async def delete(
+        self, user_id: int, channel_id: int, message_id: int, reason: str | None = None
+    ) -> None:
+        """Tombstone: the row stays (replies, audit), its content and reactions go."""
+        now = self.clock()
+        async with self.outbox.write() as (conn, events):
+            access = await channel_access(conn, channel_id, user_id, now)
+            row = await find_message(conn, channel_id, message_id, lock=True)
+            by_moderator = row.author_id != user_id
+            if by_moderator:
+                access.require(Permission.MANAGE_MESSAGES)
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(
+                    deleted_at=now, content="", mentions=[], mention_roles=[],
+                    mention_channels=[], mention_everyone=False, has_link=False, pinned_at=None,
+                )
+            )  # fmt: skip
+            # Earlier versions would keep the deleted text readable; a nonce retry after a
+            # delete sends anew rather than answering with a tombstone.
+            for table in (reactions, message_versions, message_nonces):
+                await conn.execute(delete(table).where(table.c.message_id == message_id))
+            await conn.execute(
+                update(channels)
+                .where(channels.c.id == channel_id, channels.c.message_count > 0)
+                .values(message_count=channels.c.message_count - 1)
+            )
+            channel = access.channel
+            if by_moderator and channel.guild_id is not None:
+                await audit.record(
+                    conn, guild_id=channel.guild_id, actor_id=user_id,
+                    action=audit.AuditAction.MESSAGE_DELETE, target_id=row.author_id,
+                    changes={"channel_id": str(channel_id), "message_id": str(message_id)},
+                    reason=reason,
+                )  # fmt: skip
+            payload = MessageDeleted(
+                id=str(message_id), channel_id=str(channel_id), guild_id=_sid(channel.guild_id)
+            )
+            events.append(self._event("MESSAGE_DELETE", channel, payload))
+            if row.pinned_at is not None:
+                events.append(await self._pins_event(conn, channel))
+
+    # -- read ---------------------------------------------------------------------------
+    async def get(self, user_id: int, channel_id: int, message_id: int) -> Message:
+        async with self.db.read() as conn:
+            access = await channel_access(conn, channel_id, user_id, self.clock())
+            access.require(Permission.READ_MESSAGE_HISTORY)
+            row = await find_message(conn, channel_id, message_id)
+            return (await message_views(conn, [row], user_id))[0]
+
+    async def history(
+        self,
+        user_id: int,
+        channel_id: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        """Newest first. ``before``/``after`` exclude the given id; ``around`` takes up to
+        half the page newer than it and the rest from it backwards (it included)."""
+        history_limit(limit)
+        if sum(x is not None for x in (before, after, around)) > 1:
+            raise _invalid("before", "before, after and around exclude each other")
+        async with self.db.read() as conn:
+            access = await channel_access(conn, channel_id, user_id, self.clock())
+            access.require(Permission.READ_MESSAGE_HISTORY)
+            live = select(messages).where(
+                messages.c.channel_id == channel_id, messages.c.deleted_at.is_(None)
+            )
+            newest_first = messages.c.id.desc()
+            if after is not None:
+                query = live.where(messages.c.id > after).order_by(messages.c.id).limit(limit)
+                rows = list(reversed((await conn.execute(query)).all()))
+            elif around is not None:
+                newer_query = (
+                    live.where(messages.c.id > around).order_by(messages.c.id).limit(limit // 2)
+                )
+                newer = list(reversed((await conn.execute(newer_query)).all()))
+                older_query = (
+                    live.where(messages.c.id <= around)
+                    .order_by(newest_first)
+                    .limit(limit - len(newer))
+                )
+                rows = newer + list((await conn.execute(older_query)).all())
+            else:
+                query = live.order_by(newest_first).limit(limit)
+                if before is not None:
+                    query = query.where(messages.c.id < before)
+                rows = list((await conn.execute(query)).all())
+            return await message_views(conn, rows, user_id)
+
+    # -- pins ---------------------------------------------------------------------------
+    async def pins(self, user_id: int, channel_id: int) -> list[Message]:
+        """Pinned messages, most recently pinned first."""
+        async with self.db.read() as conn:
+            access = await channel_access(conn, channel_id, user_id, self.clock())
+            access.require(Permission.READ_MESSAGE_HISTORY)
+            query = (
+                select(messages)
+                .where(
+                    messages.c.channel_id == channel_id,
+                    messages.c.pinned_at.is_not(None),
+                    messages.c.deleted_at.is_(None),
+                )
+                .order_by(messages.c.pinned_at.desc(), messages.c.id.desc())
+            )
+            rows = (await conn.execute(query)).all()
+            return await message_views(conn, rows, user_id)
+
+    async def pin(
+        self, user_id: int, channel_id: int, message_id: int, reason: str | None = None
+    ) -> None:
+        await self._set_pinned(user_id, channel_id, message_id, True, reason)
+
+    async def unpin(
+        self, user_id: int, channel_id: int, message_id: int, reason: str | None = None
+    ) -> None:
+        await self._set_pinned(user_id, channel_id, message_id, False, reason)
+
+    async def _set_pinned(
+        self, user_id: int, channel_id: int, message_id: int, pinned: bool, reason: str | None
+    ) -> None:
+        now = self.clock()
+        async with self.outbox.write() as (conn, events):
+            access = await channel_access(conn, channel_id, user_id, now)
+            # In a DM every participant may pin, as in Discord.
+            if access.guild is not None and not access.permissions & PIN_PERMISSIONS:
+                raise missing(Permission.MANAGE_MESSAGES)
+            # Two concurrent pins must not both see 49 and make 51.
+            await lock_channel(conn, channel_id)
+            row = await find_message(conn, channel_id, message_id, lock=True)
+            if (row.pinned_at is not None) == pinned:
+                return  # already so: nothing to change or announce
+            if pinned:
+                count = await conn.execute(
+                    select(func.count())
+                    .select_from(messages)
+                    .where(
+                        messages.c.channel_id == channel_id,
+                        messages.c.pinned_at.is_not(None),
+                        messages.c.deleted_at.is_(None),
+                    )
+                )
+                if count.scalar_one() >= MAX_PINS:
+                    raise InvalidInput(
+                        f"A channel has at most {MAX_PINS} pinned messages.", code="max_pins"
+                    )
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(pinned_at=now if pinned else None)
+            )
+            channel = access.channel
+            if channel.guild_id is not None:
+                action = (
+                    audit.AuditAction.MESSAGE_PIN if pinned else audit.AuditAction.MESSAGE_UNPIN
+                )
+                await audit.record(
+                    conn, guild_id=channel.guild_id, actor_id=user_id, action=action,
+                    target_id=row.author_id,
+                    changes={"channel_id": str(channel_id), "message_id": str(message_id)},
+                    reason=reason,
+                )  # fmt: skip
+            row = await find_message(conn, channel_id, message_id)
+            view = (await message_views(conn, [row], None))[0]
+            events.append(self._event("MESSAGE_UPDATE", channel, view))
+            events.append(await self._pins_event(conn, channel))
+
+    async def _pins_event(self, conn: AsyncConnection, channel: Row[Any]) -> Event:
+        latest = await conn.execute(
+            select(func.max(messages.c.pinned_at)).where(
+                messages.c.channel_id == channel.id, messages.c.deleted_at.is_(None)
+            )
+        )
+        payload = PinsUpdate(
+            channel_id=str(channel.id),
+            guild_id=_sid(channel.guild_id),
+            last_pin_timestamp=latest.scalar(),
+        )
+        return self._event("CHANNEL_PINS_UPDATE", channel, payload)
+
+
+def _sid(value: int | None) -> str | None:
+    return str(value) if value is not None else None

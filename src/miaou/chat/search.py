@@ -1,0 +1,251 @@
+"""Message search: one query function over both engines, and the guild search use case.
+
+The index lives in the database (migration 0003): FTS5 on SQLite, a generated ``tsvector``
+with a GIN index on PostgreSQL, so it follows every insert, edit and tombstone whoever
+writes them. :func:`search_messages` hides the difference; :func:`search_guild` decides
+which channels the caller may search and shapes the answer like Discord's.
+
+User terms are never query syntax: every whitespace-separated token becomes an FTS5 quoted
+phrase (or goes through ``plainto_tsquery``), and all of them must occur. Neither engine
+folds exactly like the other (SQLite folds diacritics, PostgreSQL's 'simple' config does
+not), but each is consistent between what it indexes and what it searches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    cast,
+    column,
+    exists,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy import table as sql_table
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from miaou.accounts.service import now_ms
+from miaou.chat.access import GuildAccess, guild_access
+from miaou.chat.message_models import Message
+from miaou.chat.message_store import message_views
+from miaou.chat.models import THREAD_TYPES, ChannelType
+from miaou.chat.permissions import Permission
+from miaou.chat.tables import channels, messages, overwrites, thread_members
+from miaou.db.engine import Database
+
+Sort = Literal["relevance", "time"]
+HAS_VALUES = frozenset({"attachment", "link"})
+LIMIT_MAX = 25
+OFFSET_MAX = 5000
+MAX_TOKENS = 32
+READ = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
+_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# -- terms --------------------------------------------------------------------------------
+def search_tokens(terms: str | None) -> list[str]:
+    """The words of a user's query: control characters and lone surrogates removed (NUL
+    would break PostgreSQL's text), tokens without a letter or digit dropped (they index
+    nothing), at most ``MAX_TOKENS``."""
+    if not terms:
+        return []
+    text = _NOT_TEXT.sub(" ", terms.encode("utf-8", "ignore").decode("utf-8"))
+    return [t for t in text.split() if any(c.isalnum() for c in t)][:MAX_TOKENS]
+
+
+def fts5_query(tokens: Collection[str]) -> str:
+    """An FTS5 expression that is all of ``tokens``, each one a quoted phrase.
+
+    Inside double quotes FTS5 sees no operators (AND, NEAR, ``*``, ``-``, parentheses,
+    column filters): the tokenizer splits the quoted text into a phrase, so ``don't`` is
+    the phrase "don t". A quote is escaped by doubling it.
+    """
+    return " ".join('"' + token.replace('"', '""') + '"' for token in tokens)
+
+
+# -- the query ----------------------------------------------------------------------------
+_fts = sql_table("messages_fts", column("rowid", BigInteger))
+
+
+@dataclass
+class SearchFilters:
+    """What to look for; ``before``/``after`` are exclusive message ids (for a time, use
+    :func:`miaou.ids.smallest_id_at`)."""
+
+    terms: str | None = None
+    author_id: int | None = None
+    mentions: int | None = None
+    has: frozenset[str] = frozenset()
+    before: int | None = None
+    after: int | None = None
+    pinned: bool | None = None
+    sort: Sort = "time"
+    descending: bool = True
+    limit: int = LIMIT_MAX
+    offset: int = 0
+    channel_ids: frozenset[int] | None = field(default=None)  # None: every readable one
+
+
+def _mentions(dialect: str, user_id: int) -> ColumnElement[bool]:
+    # Mentions are stored as a JSON list of ids; integers today, strings tolerated.
+    if dialect == "sqlite":
+        each = func.json_each(messages.c.mentions).table_valued("value")
+        return exists(
+            select(literal_column("1"))
+            .select_from(each)
+            .where(cast(each.c.value, BigInteger) == user_id)
+        )
+    as_json = cast(messages.c.mentions, JSONB)
+    return as_json.contains([user_id]) | as_json.contains([str(user_id)])
+
+
+async def search_messages(
+    conn: AsyncConnection,
+    *,
+    guild_id: int,
+    channel_ids: Collection[int],
+    filters: SearchFilters,
+) -> tuple[int, list[Row[Any]]]:
+    """(number of matches, the requested page of ``messages`` rows) among live messages of
+    ``channel_ids`` (those the caller may read) in ``guild_id``."""
+    f = filters
+    tokens = search_tokens(f.terms)
+    if not channel_ids or (f.terms and f.terms.strip() and not tokens):
+        return 0, []
+    dialect = conn.dialect.name
+    where: list[ColumnElement[bool]] = [
+        messages.c.guild_id == guild_id,
+        messages.c.channel_id.in_(sorted(channel_ids)),
+        messages.c.deleted_at.is_(None),
+    ]
+    if f.author_id is not None:
+        where.append(messages.c.author_id == f.author_id)
+    if f.mentions is not None:
+        where.append(_mentions(dialect, f.mentions))
+    if "attachment" in f.has:
+        where.append(messages.c.has_attachments.is_(True))
+    if "link" in f.has:
+        where.append(messages.c.has_link.is_(True))
+    if f.before is not None:
+        where.append(messages.c.id < f.before)
+    if f.after is not None:
+        where.append(messages.c.id > f.after)
+    if f.pinned is not None:
+        pinned = messages.c.pinned_at
+        where.append(pinned.is_not(None) if f.pinned else pinned.is_(None))
+
+    source: Any = messages
+    score: ColumnElement[Any] | None = None
+    if tokens and dialect == "sqlite":
+        # The FTS table comes first so that SQLite walks the matches, not the guild.
+        source = _fts.join(messages, messages.c.id == _fts.c.rowid)
+        where.append(literal_column("messages_fts").match(fts5_query(tokens)))
+        score = func.bm25(literal_column("messages_fts"))  # lower is better
+    elif tokens:
+        vector: ColumnElement[Any] = literal_column("messages.search_vector")
+        query = func.plainto_tsquery(literal_column("'simple'::regconfig"), " ".join(tokens))
+        where.append(vector.op("@@")(query))
+        # Normalisation 1 divides by log(length), like bm25's length penalty.
+        score = -func.ts_rank(vector, query, 1)
+
+    count = select(func.count()).select_from(source).where(*where)
+    total = int((await conn.execute(count)).scalar_one())
+    if total <= f.offset:
+        return total, []
+    newest = messages.c.id.desc() if f.descending else messages.c.id.asc()
+    order = [newest]
+    if f.sort == "relevance" and score is not None:
+        order.insert(0, score.asc() if f.descending else score.desc())  # best first by default
+    page = select(messages).select_from(source).where(*where).order_by(*order)
+    rows = (await conn.execute(page.limit(f.limit).offset(f.offset))).all()
+    return total, list(rows)
+
+
+# -- the use case -------------------------------------------------------------------------
+class SearchResults(msgspec.Struct, kw_only=True):
+    """Discord's shape: each hit is a list holding the message."""
+
+    total_results: int
+    messages: list[list[Message]]
+
+
+async def readable_channels(conn: AsyncConnection, access: GuildAccess) -> set[int]:
+    """Channels of the guild where the caller has VIEW_CHANNEL and READ_MESSAGE_HISTORY.
+
+    The rules of :func:`miaou.chat.access.channel_access`, for every channel at once with
+    three queries: a thread follows its parent (which must be readable itself), and a
+    private thread also needs membership or MANAGE_THREADS.
+    """
+    rows = (
+        await conn.execute(
+            select(channels.c.id, channels.c.type, channels.c.parent_id).where(
+                channels.c.guild_id == access.guild_id
+            )
+        )
+    ).all()
+    by_channel: dict[int, list[Row[Any]]] = {}
+    overwrite_rows = await conn.execute(
+        select(overwrites)
+        .join(channels, channels.c.id == overwrites.c.channel_id)
+        .where(channels.c.guild_id == access.guild_id)
+    )
+    for row in overwrite_rows.all():
+        by_channel.setdefault(row.channel_id, []).append(row)
+    joined = set(
+        (
+            await conn.execute(
+                select(thread_members.c.channel_id)
+                .join(channels, channels.c.id == thread_members.c.channel_id)
+                .where(
+                    channels.c.guild_id == access.guild_id,
+                    thread_members.c.user_id == access.user_id,
+                )
+            )
+        ).scalars()
+    )
+    readable = {
+        row.id
+        for row in rows
+        if row.type not in THREAD_TYPES and READ in access.in_channel(by_channel.get(row.id, []))
+    }
+    for row in rows:
+        if row.type not in THREAD_TYPES or row.parent_id not in readable:
+            continue
+        permissions = access.in_thread(by_channel.get(row.parent_id, []))
+        if (
+            row.type == ChannelType.PRIVATE_THREAD
+            and Permission.MANAGE_THREADS not in permissions
+            and row.id not in joined
+        ):
+            continue
+        if READ in permissions:
+            readable.add(row.id)
+    return readable
+
+
+async def search_guild(
+    db: Database, user_id: int, guild_id: int, filters: SearchFilters, *, now: int | None = None
+) -> SearchResults:
+    """Search a guild as ``user_id``: 404 ``unknown_guild`` unless a member; channels the
+    caller cannot read never contribute, and asking for one is the same as asking for a
+    channel with no matches (its existence is not revealed)."""
+    async with db.read() as conn:
+        access = await guild_access(conn, guild_id, user_id, now if now is not None else now_ms())
+        channel_ids = await readable_channels(conn, access)
+        if filters.channel_ids is not None:
+            channel_ids &= filters.channel_ids
+        total, rows = await search_messages(
+            conn, guild_id=guild_id, channel_ids=channel_ids, filters=filters
+        )
+        views = await message_views(conn, rows, user_id)
+    return SearchResults(total_results=total, messages=[[view] for view in views])

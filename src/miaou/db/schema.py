@@ -1,0 +1,8 @@
+"""Every table of every wing on the one ``MetaData``: what migrations and checks compare."""
+
+from __future__ import annotations
+
+import miaou.chat.tables  # noqa: F401 - registers the chat tables
+from miaou.db.metadata import metadata
+
+__all__ = ["metadata"]
