@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
+
+from bench.node_process import node_process
 
 REQUESTS = int(os.environ.get("MIAOU_BENCH_REQUESTS", "4000"))
 CONCURRENCY = 32
@@ -33,18 +30,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def wait_ready(url: str) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):  # 30 s
-            try:
-                if (await http.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("node did not become ready")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -62,6 +47,7 @@ async def measure(url: str) -> dict[str, float]:
             )
         ).json()
         headers = {"authorization": f"Bearer {auth['token']}"}
+
         async def load(path: str, with_auth: bool) -> tuple[float, list[float]]:
             latencies: list[float] = []
             remaining = REQUESTS
@@ -103,34 +89,8 @@ async def measure(url: str) -> dict[str, float]:
 
 async def run_one(database_url: str | None) -> dict[str, float]:
     port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MIAOU_")}
-        env.update(MIAOU_RATELIMIT__ENABLED="false", MIAOU_LOG_LEVEL="warning")
-        if database_url:
-            env["MIAOU_DATABASE_URL"] = database_url
-        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
-            [
-                sys.executable,
-                "-m",
-                "miaou.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(Path(data)),
-            ],
-            env=env,
-            cwd=data,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            await wait_ready(url)
-            return await measure(url)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=15)
+    async with node_process(port, database_url) as (url, _):
+        return await measure(url)
 
 
 async def fresh_postgres_database(server_url: str) -> str:
@@ -152,10 +112,14 @@ async def main(argv: list[str]) -> None:
     if pg:
         rows.append(("postgresql", await run_one(await fresh_postgres_database(pg))))
     print(f"GET /api/v1/users/@me x{REQUESTS}, concurrency {CONCURRENCY}; {LOGINS} logins")
-    print(f"{'database':<12}{'healthz/s':>10}{'@me/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
-          f"{'login ms':>10}")
+    print(
+        f"{'database':<12}{'healthz/s':>10}{'@me/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'login ms':>10}"
+    )
     for name, r in rows:
-        print(f"{name:<12}{r['health_rps']:>10.0f}{r['me_rps']:>10.0f}{r['me_p50_ms']:>10.2f}"
-              f"{r['me_p99_ms']:>10.2f}{r['login_median_ms']:>10.1f}")
+        print(
+            f"{name:<12}{r['health_rps']:>10.0f}{r['me_rps']:>10.0f}{r['me_p50_ms']:>10.2f}"
+            f"{r['me_p99_ms']:>10.2f}{r['login_median_ms']:>10.1f}"
+        )
     if len(rows) == 2:
         print(f"postgresql/sqlite req/s ratio: {rows[1][1]['me_rps'] / rows[0][1]['me_rps']:.2f}")

@@ -7,6 +7,10 @@ stale schema), shutdown closes the pools.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+import structlog
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
@@ -18,7 +22,7 @@ from miaou.accounts.invites import InviteService
 from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
 from miaou.bus import MemoryBus
-from miaou.chat import guilds_api, members_api, messages_api, search_api
+from miaou.chat import guilds_api, members_api, messages_api, search_api, threads_api
 from miaou.chat.channels import ChannelService
 from miaou.chat.dms import DMService
 from miaou.chat.guild_invites import GuildInviteService
@@ -28,6 +32,7 @@ from miaou.chat.messages import MessageService
 from miaou.chat.outbox import Outbox
 from miaou.chat.read_states import ReadStateService
 from miaou.chat.roles import RoleService
+from miaou.chat.threads import ThreadService
 from miaou.config import Settings
 from miaou.db import migrate
 from miaou.db.engine import Database
@@ -38,10 +43,14 @@ from miaou.http.ratelimit import RateLimits, rate_limit_middleware
 from miaou.observability import Metrics, ObservabilityMiddleware, sqlalchemy_pool_stats
 from miaou.types import ASGIApp
 
+SWEEP_SECONDS = 60
+log = structlog.get_logger("miaou.node")
+
 
 class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._sweeper: asyncio.Task[None] | None = None
         if settings.worker_id is not None:
             ids.configure(settings.worker_id)
         self.db = Database(settings.effective_database_url)
@@ -53,8 +62,10 @@ class Node:
         self.bus = MemoryBus()
         self.outbox = Outbox(self.db, self.bus)
         self.messages = MessageService(self.outbox, settings)
+        self.threads = ThreadService(self.outbox, self.messages)
         self.guilds = GuildService(self.outbox, settings)
         self.channels = ChannelService(self.outbox, settings)
+        self.channels.threads = self.threads
         self.roles = RoleService(self.outbox, settings)
         self.dms = DMService(self.outbox)
         self.read_states = ReadStateService(self.outbox)
@@ -91,6 +102,7 @@ class Node:
                 *guilds_api.routes,
                 *members_api.routes,
                 *messages_api.routes,
+                *threads_api.routes,
                 *search_api.routes,
             ],
             exception_handlers=exception_handlers,
@@ -110,8 +122,22 @@ class Node:
             await migrate.upgrade(self.db)
         elif not await migrate.is_current(self.db):
             raise ConfigError("The database schema is not current: run `miaou migrate`.")
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="miaou-sweeper")
+
+    async def _sweep_forever(self) -> None:
+        """Periodic housekeeping: archive idle threads."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.threads.archive_idle()
+            except Exception:
+                log.exception("sweep_failed")
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self.bus.close()
         await self.rate_limits.close()
         await self.db.close()

@@ -290,6 +290,21 @@ async def test_history_before_after_around(node, guild, member) -> None:
     assert await page(around=id_of[15], limit=4) == [id_of[17], id_of[16], id_of[14], id_of[13]]
 
 
+async def test_paging_back_is_stable_while_messages_arrive(node, guild, owner, member) -> None:
+    old = [await member.client.send_message(guild.channel, f"old {i}") for i in range(12)]
+    first_page = await owner.client.messages(guild.channel, limit=5)
+    # New messages land while the reader pages back: the cursor is an id, not an offset,
+    # so the next pages neither repeat nor skip anything.
+    await asyncio.gather(
+        *(member.client.send_message(guild.channel, f"new {i}") for i in range(10)),
+        *(owner.client.send_message(guild.channel, f"new owner {i}") for i in range(5)),
+    )
+    seen = [m.id for m in first_page]
+    while page := await owner.client.messages(guild.channel, before=seen[-1], limit=5):
+        seen += [m.id for m in page]
+    assert seen == [m.id for m in old][::-1]
+
+
 @pytest.mark.parametrize(
     "params",
     [{"limit": 0}, {"limit": 101}, {"limit": -1}, {"before": "1", "after": "2"}],

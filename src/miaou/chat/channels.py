@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from sqlalchemy import delete, func, select, update
@@ -37,6 +37,7 @@ from miaou.chat.models import (
     ChannelPatch,
     ChannelPosition,
     ChannelType,
+    ForumTag,
     OverwriteBody,
 )
 from miaou.chat.outbox import Outbox, guild_stream
@@ -48,6 +49,14 @@ from miaou.errors import InvalidInput, NotFound
 from miaou.ids import parse_id
 
 MAX_CHANNELS_PER_GUILD = 500
+MAX_FORUM_TAGS = 20
+_THREAD_FIELDS = {"archived", "locked", "auto_archive_duration", "applied_tags"}
+
+
+class ThreadUpdater(Protocol):
+    async def update(self, user_id: int, thread_id: int, patch: ChannelPatch) -> Channel: ...
+
+
 TOPIC_MAX = 1024
 FORUM_TOPIC_MAX = 4096
 _SPACES = re.compile(r"\s+")
@@ -85,11 +94,39 @@ def validate_settings(channel_type: int, values: dict[str, Any]) -> None:
         raise _invalid("user_limit", "must be between 0 and 99")
 
 
+def forum_tags(channel: Row[Any], tags: list[ForumTag]) -> list[dict[str, Any]]:
+    """A forum's tag list: existing tags keep their ids, new ones get one; at most 20."""
+    if channel.type != ChannelType.GUILD_FORUM:
+        raise _invalid("available_tags", "only forums have tags")
+    if len(tags) > MAX_FORUM_TAGS:
+        raise _invalid("available_tags", f"at most {MAX_FORUM_TAGS}")
+    known = {t["id"] for t in channel.available_tags or []}
+    out = []
+    for tag in tags:
+        name = tag.name.strip()
+        if not 1 <= len(name) <= 20:
+            raise _invalid("available_tags", "tag names are 1 to 20 characters")
+        if tag.id is not None and tag.id not in known:
+            raise _invalid("available_tags", f"unknown tag id {tag.id}")
+        out.append({"id": tag.id or str(ids.new_id()), "name": name, "emoji": tag.emoji,
+                    "moderated": tag.moderated})  # fmt: skip
+    return out
+
+
 class ChannelService:
     def __init__(self, outbox: Outbox, settings: Settings) -> None:
         self.outbox = outbox
         self.db = outbox.db
         self.settings = settings
+        # Set by the node: PATCH /channels/{id} on a thread is the thread service's.
+        self.threads: ThreadUpdater | None = None
+
+    async def _is_thread(self, channel_id: int) -> bool:
+        async with self.db.read() as conn:
+            kind = (
+                await conn.execute(select(channels.c.type).where(channels.c.id == channel_id))
+            ).scalar()
+        return kind in THREAD_TYPES
 
     # -- reading ----------------------------------------------------------------------------
     async def visible(self, user_id: int, guild_id: int) -> list[Channel]:
@@ -201,14 +238,20 @@ class ChannelService:
     async def update(
         self, user_id: int, channel_id: int, patch: ChannelPatch, reason: str | None = None
     ) -> Channel:
+        if self.threads is not None and await self._is_thread(channel_id):
+            return await self.threads.update(user_id, channel_id, patch)
         async with self.outbox.write() as (conn, events):
             access = await self._managed(conn, channel_id, user_id)
             row = access.channel
             values = {
                 k: v
                 for k, v in msgspec.structs.asdict(patch).items()
-                if v is not msgspec.UNSET and k != "parent_id"
+                if v is not msgspec.UNSET and k not in ("parent_id", "available_tags")
             }
+            for field in _THREAD_FIELDS & set(values):
+                raise _invalid(field, "only threads have it")
+            if patch.available_tags is not msgspec.UNSET:
+                values["available_tags"] = forum_tags(row, patch.available_tags)
             if "name" in values:
                 values["name"] = clean_channel_name(values["name"], row.type)
             validate_settings(row.type, values)

@@ -44,9 +44,11 @@ from miaou.chat.message_models import (
 from miaou.chat.message_store import (
     find_message,
     lock_channel,
+    message_view,
     message_views,
     resolve_mentions,
     stream_of,
+    users_by_id,
 )
 from miaou.chat.models import TEXT_TYPES, THREAD_TYPES
 from miaou.chat.outbox import Outbox
@@ -190,29 +192,37 @@ class MessageService:
                 if first is None:
                     raise
                 return await self._first_send(conn, first.message_id, channel_id, body.nonce)
-            await conn.execute(
-                update(channels)
-                .where(channels.c.id == channel_id)
-                .values(
-                    # Concurrent sends may commit out of id order: never move it backwards.
-                    last_message_id=case(
-                        (
-                            or_(
-                                channels.c.last_message_id.is_(None),
-                                channels.c.last_message_id < message_id,
-                            ),
-                            message_id,
-                        ),
-                        else_=channels.c.last_message_id,
-                    ),
-                    message_count=channels.c.message_count + 1,
-                )
-            )
+            await self._bump_channel(conn, channel_id, message_id)
             row = await find_message(conn, channel_id, message_id)
-            result = (await message_views(conn, [row], user_id, nonce=body.nonce))[0]
+            # A new message has no reactions yet: no need to ask the database.
+            people = await users_by_id(conn, {user_id, *found.users})
+            result = message_view(row, people, [], body.nonce)
             event_view = msgspec.structs.replace(result, reactions=UNSET)
             events.append(self._event("MESSAGE_CREATE", channel, event_view))
+            if is_thread and channel.archived:
+                # A message reopens an archived thread (locked ones were refused above).
+                await conn.execute(
+                    update(channels)
+                    .where(channels.c.id == channel_id)
+                    .values(archived=False, archive_timestamp=now)
+                )
+                reopened = {"id": str(channel_id), "archived": False}
+                events.append(self._event("THREAD_UPDATE", channel, reopened))
         return result
+
+    async def _bump_channel(self, conn: AsyncConnection, channel_id: int, message_id: int) -> None:
+        last = channels.c.last_message_id
+        await conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(
+                # Concurrent sends may commit out of id order: never move it backwards.
+                last_message_id=case(
+                    (or_(last.is_(None), last < message_id), message_id), else_=last
+                ),
+                message_count=channels.c.message_count + 1,
+            )
+        )
 
     def _slowmode_seconds(self, access: ChannelAccess) -> int:
         seconds: int = access.channel.rate_limit_per_user or 0

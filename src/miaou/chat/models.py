@@ -97,7 +97,16 @@ class ChannelCreate(Strict):
     permission_overwrites: list[OverwriteBody] = msgspec.field(default_factory=list)
 
 
+class ForumTag(Strict):
+    name: str
+    id: str | None = None  # None: a new tag
+    emoji: str | None = None
+    moderated: bool = False
+
+
 class ChannelPatch(Strict):
+    """Guild channels; the thread fields apply to threads (PATCH /channels/{id} serves both)."""
+
     name: str | Unset = UNSET
     topic: str | Unset | None = UNSET
     position: int | Unset = UNSET
@@ -106,6 +115,12 @@ class ChannelPatch(Strict):
     rate_limit_per_user: int | Unset = UNSET
     bitrate: int | Unset | None = UNSET
     user_limit: int | Unset | None = UNSET
+    available_tags: list[ForumTag] | Unset = UNSET
+    # Threads only.
+    archived: bool | Unset = UNSET
+    locked: bool | Unset = UNSET
+    auto_archive_duration: int | Unset = UNSET
+    applied_tags: list[str] | Unset = UNSET
 
 
 class ChannelPosition(Strict):

@@ -22,6 +22,7 @@ import msgspec
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     cast,
     column,
     exists,
@@ -47,6 +48,7 @@ Sort = Literal["relevance", "time"]
 HAS_VALUES = frozenset({"attachment", "link"})
 LIMIT_MAX = 25
 OFFSET_MAX = 5000
+RESULTS_CAP = 10_000
 MAX_TOKENS = 32
 READ = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
 _NOT_TEXT = re.compile(r"[\x00-\x1f\x7f]")
@@ -68,9 +70,10 @@ def fts5_query(tokens: Collection[str]) -> str:
 
     Inside double quotes FTS5 sees no operators (AND, NEAR, ``*``, ``-``, parentheses,
     column filters): the tokenizer splits the quoted text into a phrase, so ``don't`` is
-    the phrase "don t". A quote is escaped by doubling it.
+    the phrase "don t". A quote is escaped by doubling it. No tokens: the empty phrase,
+    which matches nothing (an empty expression would be a syntax error).
     """
-    return " ".join('"' + token.replace('"', '""') + '"' for token in tokens)
+    return " ".join('"' + token.replace('"', '""') + '"' for token in tokens) or '""'
 
 
 # -- the query ----------------------------------------------------------------------------
@@ -116,8 +119,8 @@ async def search_messages(
     channel_ids: Collection[int],
     filters: SearchFilters,
 ) -> tuple[int, list[Row[Any]]]:
-    """(number of matches, the requested page of ``messages`` rows) among live messages of
-    ``channel_ids`` (those the caller may read) in ``guild_id``."""
+    """(number of matches up to ``RESULTS_CAP``, the requested page of ``messages`` rows)
+    among live messages of ``channel_ids`` (those the caller may read) in ``guild_id``."""
     f = filters
     tokens = search_tokens(f.terms)
     if not channel_ids or (f.terms and f.terms.strip() and not tokens):
@@ -145,10 +148,13 @@ async def search_messages(
         where.append(pinned.is_not(None) if f.pinned else pinned.is_(None))
 
     source: Any = messages
+    key: ColumnElement[Any] = messages.c.id  # time order
     score: ColumnElement[Any] | None = None
     if tokens and dialect == "sqlite":
-        # The FTS table comes first so that SQLite walks the matches, not the guild.
+        # The FTS table comes first so that SQLite walks the matches, not the guild, and
+        # ordering by its rowid lets FTS5 hand them over newest first and stop at the page.
         source = _fts.join(messages, messages.c.id == _fts.c.rowid)
+        key = _fts.c.rowid
         where.append(literal_column("messages_fts").match(fts5_query(tokens)))
         score = func.bm25(literal_column("messages_fts"))  # lower is better
     elif tokens:
@@ -158,17 +164,46 @@ async def search_messages(
         # Normalisation 1 divides by log(length), like bm25's length penalty.
         score = -func.ts_rank(vector, query, 1)
 
-    count = select(func.count()).select_from(source).where(*where)
-    total = int((await conn.execute(count)).scalar_one())
+    # Counting stops at RESULTS_CAP: an exact count of a common word in a big guild costs a
+    # scan of every match, and no page lies past OFFSET_MAX anyway.
+    capped: Select[Any] = (
+        select(literal_column("1")).select_from(source).where(*where).limit(RESULTS_CAP)
+    )
+    total = int(
+        (await conn.execute(select(func.count()).select_from(capped.subquery()))).scalar_one()
+    )
     if total <= f.offset:
         return total, []
-    newest = messages.c.id.desc() if f.descending else messages.c.id.asc()
-    order = [newest]
-    if f.sort == "relevance" and score is not None:
-        order.insert(0, score.asc() if f.descending else score.desc())  # best first by default
-    page = select(messages).select_from(source).where(*where).order_by(*order)
-    rows = (await conn.execute(page.limit(f.limit).offset(f.offset))).all()
-    return total, list(rows)
+    in_time = key.desc() if f.descending else key.asc()
+    if f.sort != "relevance" or score is None:
+        page = select(messages).select_from(source).where(*where).order_by(in_time)
+        rows = (await conn.execute(page.limit(f.limit).offset(f.offset))).all()
+        return total, list(rows)
+    # Relevance ranks the RESULTS_CAP newest matches (scoring is paid per match), and the
+    # page is cut before joining back to messages: joined first, PostgreSQL hashes them all.
+    hits = (
+        select(messages.c.id.label("hit_id"), score.label("score"))
+        .select_from(source)
+        .where(*where)
+        .order_by(in_time)
+        .limit(RESULTS_CAP)
+        .subquery("hits")
+    )
+    best = hits.c.score.asc() if f.descending else hits.c.score.desc()
+    top = (
+        select(hits.c.hit_id, hits.c.score)
+        .order_by(best, hits.c.hit_id.desc())
+        .limit(f.limit)
+        .offset(f.offset)
+        .subquery("top")
+    )
+    ranked = top.c.score.asc() if f.descending else top.c.score.desc()
+    page = (
+        select(messages)
+        .join(top, top.c.hit_id == messages.c.id)
+        .order_by(ranked, messages.c.id.desc())
+    )
+    return total, list((await conn.execute(page)).all())
 
 
 # -- the use case -------------------------------------------------------------------------

@@ -164,6 +164,27 @@ class ChatCalls:
     async def my_dms(self) -> Any:
         return await self._json("GET", "/api/v1/users/@me/channels")
 
+    # -- threads ----------------------------------------------------------------------------
+    async def start_thread(
+        self, channel_id: str, name: str, *, message_id: str | None = None, **fields: Any
+    ) -> Any:
+        path = f"/api/v1/channels/{channel_id}/threads"
+        if message_id is not None:
+            path = f"/api/v1/channels/{channel_id}/messages/{message_id}/threads"
+        return await self._json("POST", path, json={"name": name, **fields})
+
+    async def threads(self, channel_id: str, **params: Any) -> Any:
+        return await self._json("GET", f"/api/v1/channels/{channel_id}/threads", params=params)
+
+    async def thread_members(self, thread_id: str) -> Any:
+        return await self._json("GET", f"/api/v1/channels/{thread_id}/thread-members")
+
+    async def join_thread(self, thread_id: str, user_id: str = "@me") -> None:
+        await self._json("PUT", f"/api/v1/channels/{thread_id}/thread-members/{user_id}")
+
+    async def leave_thread(self, thread_id: str, user_id: str = "@me") -> None:
+        await self._json("DELETE", f"/api/v1/channels/{thread_id}/thread-members/{user_id}")
+
     # -- read state -------------------------------------------------------------------------
     async def ack(self, channel_id: str, message_id: str) -> None:
         await self._json("POST", f"/api/v1/channels/{channel_id}/messages/{message_id}/ack")

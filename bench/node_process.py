@@ -1,0 +1,45 @@
+"""Start `miaou serve` as a subprocess for a benchmark, and stop it (by its PID) after."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+
+async def wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):  # 30 s
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(f"{url}/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError("node did not become ready")
+
+
+@contextlib.asynccontextmanager
+async def node_process(port: int, database_url: str | None) -> AsyncIterator[tuple[str, str]]:
+    """Yield (node URL, database URL); SQLite in a temporary directory unless given."""
+    with tempfile.TemporaryDirectory() as data:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MIAOU_")}
+        env.update(MIAOU_RATELIMIT__ENABLED="false", MIAOU_LOG_LEVEL="warning")
+        env["MIAOU_DATABASE_URL"] = database_url or f"sqlite:///{Path(data) / 'miaou.db'}"
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
+            [sys.executable, "-m", "miaou.cli", "serve", "--port", str(port), "--data-dir", data],
+            env=env, cwd=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            await wait_ready(url)
+            yield url, env["MIAOU_DATABASE_URL"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
