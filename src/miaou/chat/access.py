@@ -147,27 +147,32 @@ class ChannelAccess:
 async def guild_access(
     conn: AsyncConnection, guild_id: int, user_id: int, now_ms: int
 ) -> GuildAccess:
-    guild = (await conn.execute(select(guilds).where(guilds.c.id == guild_id))).first()
-    if guild is None:
-        raise unknown_guild()
-    member = (
+    # Two queries on every authorised request: guild with membership, roles with mine marked.
+    # The joined row carries both tables' columns (no names collide): it serves as both.
+    row = (
         await conn.execute(
-            select(members).where(members.c.guild_id == guild_id, members.c.user_id == user_id)
+            select(guilds, members)
+            .join(members, members.c.guild_id == guilds.c.id)
+            .where(guilds.c.id == guild_id, members.c.user_id == user_id)
         )
     ).first()
-    if member is None:
+    if row is None:  # no such guild, or not a member: the same answer
         raise unknown_guild()
-    role_rows = list((await conn.execute(select(roles).where(roles.c.guild_id == guild_id))).all())
-    mine = frozenset(
+    held = member_roles.c.user_id.label("held_by_member")
+    role_rows = list(
         (
             await conn.execute(
-                select(member_roles.c.role_id).where(
-                    member_roles.c.guild_id == guild_id, member_roles.c.user_id == user_id
+                select(roles, held)
+                .outerjoin(
+                    member_roles,
+                    (member_roles.c.role_id == roles.c.id) & (member_roles.c.user_id == user_id),
                 )
+                .where(roles.c.guild_id == guild_id)
             )
-        ).scalars()
+        ).all()
     )
-    return GuildAccess(guild, member, role_rows, mine, now_ms)
+    mine = frozenset(r.id for r in role_rows if r.held_by_member is not None)
+    return GuildAccess(row, row, role_rows, mine, now_ms)
 
 
 async def channel_overwrites(conn: AsyncConnection, channel_id: int) -> list[Row[Any]]:
