@@ -25,20 +25,13 @@ from miaou.accounts.models import (
     User,
 )
 from miaou.accounts.service import Principal
-from miaou.errors import Forbidden, NotFound
+from miaou.errors import Forbidden
 from miaou.http.auth import client_ip, node_of, principal, user_agent
-from miaou.ids import parse_id
+from miaou.http.params import path_id
 
 AnyRequest = Request[Any, Any, Any]
 # Password guessing and account creation get the strict per-IP bucket.
 AUTH_LIMITED = {"rate_limit": "auth"}
-
-
-def _id_or_404(text: str, what: str) -> int:
-    value = parse_id(text)
-    if value is None:
-        raise NotFound(f"No such {what}.", code=f"unknown_{what}")
-    return value
 
 
 class AuthController(Controller):
@@ -78,7 +71,7 @@ class AuthController(Controller):
     async def session(
         self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]
     ) -> Session:
-        return await node_of(request).accounts.session(who, _id_or_404(session_id, "session"))
+        return await node_of(request).accounts.session(who, path_id(session_id, "session"))
 
     @delete(
         "/sessions/{session_id:str}",
@@ -88,7 +81,7 @@ class AuthController(Controller):
     async def revoke(
         self, request: AnyRequest, who: NamedDependency[Principal], session_id: FromPath[str]
     ) -> None:
-        await node_of(request).accounts.revoke_session(who, _id_or_404(session_id, "session"))
+        await node_of(request).accounts.revoke_session(who, path_id(session_id, "session"))
 
     @post(
         "/password",
@@ -125,7 +118,7 @@ class UsersController(Controller):
     async def user(
         self, request: AnyRequest, who: NamedDependency[Principal], user_id: FromPath[str]
     ) -> User:
-        return await node_of(request).accounts.user(_id_or_404(user_id, "user"))
+        return await node_of(request).accounts.user(path_id(user_id, "user"))
 
 
 def _require_admin(who: Principal) -> None:

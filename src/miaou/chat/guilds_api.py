@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from miaou.accounts.service import Principal
 from miaou.chat.guilds import read_audit_log
 from miaou.chat.models import (
     AuditEntry,
@@ -26,25 +22,9 @@ from miaou.chat.models import (
     OwnershipTransfer,
 )
 from miaou.chat.read_states import ReadState
-from miaou.errors import NotFound
 from miaou.http.auth import node_of, principal
+from miaou.http.params import AnyRequest, Who, audit_reason, path_id
 from miaou.ids import parse_id
-
-AnyRequest = Request[Any, Any, Any]
-Who = NamedDependency[Principal]
-
-
-def path_id(text: str, what: str) -> int:
-    value = parse_id(text)
-    if value is None:
-        raise NotFound(f"No such {what}.", code=f"unknown_{what}")
-    return value
-
-
-def audit_reason(request: AnyRequest) -> str | None:
-    """Discord's ``X-Audit-Log-Reason`` header (URL-encoded there; taken as sent here)."""
-    reason = request.headers.get("x-audit-log-reason")
-    return reason[:512] if reason else None
 
 
 class GuildsController(Controller):

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from miaou.accounts.service import Principal
 from miaou.chat.guild_invites import InvitePreview
-from miaou.chat.guilds_api import audit_reason, path_id
 from miaou.chat.models import (
     Ban,
     BanCreate,
@@ -26,10 +21,8 @@ from miaou.chat.models import (
     RolePosition,
 )
 from miaou.http.auth import node_of, principal
+from miaou.http.params import AnyRequest, Who, audit_reason, path_id
 from miaou.ids import parse_id
-
-AnyRequest = Request[Any, Any, Any]
-Who = NamedDependency[Principal]
 
 
 def _after(raw: str | None) -> int:

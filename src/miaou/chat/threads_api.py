@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, post, put
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from miaou.accounts.service import Principal
-from miaou.chat.guilds_api import path_id
 from miaou.chat.models import Channel
 from miaou.chat.threads import ThreadCreate, ThreadMember
 from miaou.http.auth import node_of, principal
+from miaou.http.params import AnyRequest, Who, path_id
 from miaou.ids import parse_id
-
-AnyRequest = Request[Any, Any, Any]
-Who = NamedDependency[Principal]
 
 
 class ThreadsController(Controller):

@@ -1,0 +1,29 @@
+"""Pieces every REST route shares: the request type, the caller, ids in paths, audit reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import NamedDependency
+
+from miaou.accounts.service import Principal
+from miaou.errors import NotFound
+from miaou.ids import parse_id
+
+AnyRequest = Request[Any, Any, Any]
+Who = NamedDependency[Principal]
+
+
+def path_id(text: str, what: str) -> int:
+    """An id from a path segment; junk answers 404 ``unknown_<what>`` like a missing id."""
+    value = parse_id(text)
+    if value is None:
+        raise NotFound(f"No such {what}.", code=f"unknown_{what}")
+    return value
+
+
+def audit_reason(request: AnyRequest) -> str | None:
+    """Discord's ``X-Audit-Log-Reason`` header, cut to the stored length."""
+    reason = request.headers.get("x-audit-log-reason")
+    return reason[:512] if reason else None
