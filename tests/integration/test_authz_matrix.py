@@ -128,6 +128,9 @@ MATRIX: list[tuple[str, Call, dict[str, int]]] = [
     ("react", _react, outcome(**NON_MEMBERS_404)),
     ("delete someone's message", _delete_message, outcome(**NON_MEMBERS_404, member=403)),
     ("pin", _pin, outcome(**NON_MEMBERS_404, member=403)),
+    ("search messages", lambda w, who: w[who].request(
+        "GET", f"/api/v1/guilds/{w.guild['id']}/messages/search", params={"content": "target"}),
+     outcome(**NON_MEMBERS_404)),
     ("delete guild", lambda w, who: w[who].delete_guild(w.guild["id"]) if who != "owner"
      else w[who].guild(w.guild["id"]),  # the owner's success is tested elsewhere
      outcome(**NON_MEMBERS_404, member=403, mod=403, admin=403)),

@@ -26,6 +26,7 @@ from miaou import ids
 from miaou.accounts.service import now_ms
 from miaou.chat.models import ChannelType
 from miaou.chat.tables import messages, thread_members
+from miaou.db import migrate
 from miaou.sdk import ApiError, Client
 from miaou.server import RunningNode
 
@@ -211,9 +212,25 @@ async def test_index_follows_edits_deletes_and_any_writer(node, guild, owner, me
         )
     assert await found(owner.client, guild, content="archive") == []
     assert await found(owner.client, guild, content="restored") == [str(raw)]
+    # Even a tombstone that kept its text is not searchable: the index holds live text only.
+    async with node.node.db.write() as conn:
+        await conn.execute(update(messages).where(messages.c.id == raw).values(deleted_at=1))
+    assert await found(owner.client, guild, content="restored") == []
+    async with node.node.db.write() as conn:
+        await conn.execute(update(messages).where(messages.c.id == raw).values(deleted_at=None))
+    assert await found(owner.client, guild, content="restored") == [str(raw)]
     async with node.node.db.write() as conn:
         await conn.execute(delete(messages).where(messages.c.id == raw))
     assert await found(owner.client, guild, content="restored") == []
+
+
+async def test_migration_indexes_the_messages_already_there(node, guild, owner) -> None:
+    kept = await send(owner, guild.channel, "written before search existed")
+    gone = await send(owner, guild.channel, "written and deleted before search existed")
+    await owner.client.delete_message(guild.channel, gone)
+    await migrate.downgrade(node.node.db, "0002")
+    await migrate.upgrade(node.node.db)
+    assert await found(owner.client, guild, content="before search existed") == [kept]
 
 
 HOSTILE = [

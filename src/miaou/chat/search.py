@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Result, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.accounts.service import now_ms
@@ -96,7 +96,7 @@ class SearchFilters:
     descending: bool = True
     limit: int = LIMIT_MAX
     offset: int = 0
-    channel_ids: frozenset[int] | None = field(default=None)  # None: every readable one
+    channel_ids: frozenset[int] | None = None  # None: every readable one
 
 
 def _mentions(dialect: str, user_id: int) -> ColumnElement[bool]:
@@ -120,17 +120,21 @@ async def search_messages(
     filters: SearchFilters,
 ) -> tuple[int, list[Row[Any]]]:
     """(number of matches up to ``RESULTS_CAP``, the requested page of ``messages`` rows)
-    among live messages of ``channel_ids`` (those the caller may read) in ``guild_id``."""
+    among live messages of ``channel_ids``: channels of ``guild_id`` the caller may read."""
     f = filters
     tokens = search_tokens(f.terms)
     if not channel_ids or (f.terms and f.terms.strip() and not tokens):
         return 0, []
     dialect = conn.dialect.name
-    where: list[ColumnElement[bool]] = [
-        messages.c.guild_id == guild_id,
-        messages.c.channel_id.in_(sorted(channel_ids)),
-        messages.c.deleted_at.is_(None),
-    ]
+    fts5 = bool(tokens) and dialect == "sqlite"
+    # FTS5 rowids are message ids: bounds on them let FTS5 skip, and its order is time order.
+    key: ColumnElement[Any] = _fts.c.rowid if fts5 else messages.c.id
+    where: list[ColumnElement[bool]] = [messages.c.channel_id.in_(sorted(channel_ids))]
+    if not fts5:
+        # With FTS5 both are implied (the channels are the guild's; a deleted message is
+        # indexed as empty text, see migration 0003), and leaving them out lets SQLite check
+        # a match against the (channel_id, id) index without reading the row.
+        where += [messages.c.guild_id == guild_id, messages.c.deleted_at.is_(None)]
     if f.author_id is not None:
         where.append(messages.c.author_id == f.author_id)
     if f.mentions is not None:
@@ -140,21 +144,19 @@ async def search_messages(
     if "link" in f.has:
         where.append(messages.c.has_link.is_(True))
     if f.before is not None:
-        where.append(messages.c.id < f.before)
+        where.append(key < f.before)
     if f.after is not None:
-        where.append(messages.c.id > f.after)
+        where.append(key > f.after)
     if f.pinned is not None:
         pinned = messages.c.pinned_at
         where.append(pinned.is_not(None) if f.pinned else pinned.is_(None))
 
     source: Any = messages
-    key: ColumnElement[Any] = messages.c.id  # time order
     score: ColumnElement[Any] | None = None
-    if tokens and dialect == "sqlite":
+    if fts5:
         # The FTS table comes first so that SQLite walks the matches, not the guild, and
         # ordering by its rowid lets FTS5 hand them over newest first and stop at the page.
         source = _fts.join(messages, messages.c.id == _fts.c.rowid)
-        key = _fts.c.rowid
         where.append(literal_column("messages_fts").match(fts5_query(tokens)))
         score = func.bm25(literal_column("messages_fts"))  # lower is better
     elif tokens:
@@ -164,30 +166,25 @@ async def search_messages(
         # Normalisation 1 divides by log(length), like bm25's length penalty.
         score = -func.ts_rank(vector, query, 1)
 
-    # Counting stops at RESULTS_CAP: an exact count of a common word in a big guild costs a
-    # scan of every match, and no page lies past OFFSET_MAX anyway.
-    capped: Select[Any] = (
-        select(literal_column("1")).select_from(source).where(*where).limit(RESULTS_CAP)
-    )
-    total = int(
-        (await conn.execute(select(func.count()).select_from(capped.subquery()))).scalar_one()
-    )
-    if total <= f.offset:
-        return total, []
     in_time = key.desc() if f.descending else key.asc()
     if f.sort != "relevance" or score is None:
+        # Counting stops at RESULTS_CAP: an exact count of a common word in a big guild
+        # costs a visit to every match, and no page lies past OFFSET_MAX anyway.
+        capped: Select[Any] = select(literal_column("1")).select_from(source).where(*where)
+        counted = capped.limit(RESULTS_CAP).subquery("counted")
         page = select(messages).select_from(source).where(*where).order_by(in_time)
-        rows = (await conn.execute(page.limit(f.limit).offset(f.offset))).all()
-        return total, list(rows)
-    # Relevance ranks the RESULTS_CAP newest matches (scoring is paid per match), and the
-    # page is cut before joining back to messages: joined first, PostgreSQL hashes them all.
+        return await _page_and_total(conn, page.limit(f.limit).offset(f.offset), counted, f.offset)
+    # Relevance ranks the RESULTS_CAP newest matches (scoring is paid per match), and their
+    # one scan also gives the count. The page is cut before joining back to messages:
+    # joined first, PostgreSQL hashes every message.
     hits = (
         select(messages.c.id.label("hit_id"), score.label("score"))
         .select_from(source)
         .where(*where)
-        .order_by(in_time)
+        .order_by(key.desc())
         .limit(RESULTS_CAP)
-        .subquery("hits")
+        .cte("hits")
+        .prefix_with("MATERIALIZED")
     )
     best = hits.c.score.asc() if f.descending else hits.c.score.desc()
     top = (
@@ -203,7 +200,19 @@ async def search_messages(
         .join(top, top.c.hit_id == messages.c.id)
         .order_by(ranked, messages.c.id.desc())
     )
-    return total, list((await conn.execute(page)).all())
+    return await _page_and_total(conn, page, hits, f.offset)
+
+
+async def _page_and_total(
+    conn: AsyncConnection, page: Select[Any], counted: Any, offset: int
+) -> tuple[int, list[Row[Any]]]:
+    """One round trip: the count rides along the page as a column. Only a page past the
+    end (empty, though there may be matches) needs a second query for the count."""
+    count = select(func.count()).select_from(counted)
+    rows = list((await conn.execute(page.add_columns(count.scalar_subquery()))).all())
+    if rows or not offset:
+        return (int(rows[0][-1]) if rows else 0), rows
+    return int((await conn.execute(count)).scalar_one()), []
 
 
 # -- the use case -------------------------------------------------------------------------
@@ -217,43 +226,44 @@ class SearchResults(msgspec.Struct, kw_only=True):
 async def readable_channels(conn: AsyncConnection, access: GuildAccess) -> set[int]:
     """Channels of the guild where the caller has VIEW_CHANNEL and READ_MESSAGE_HISTORY.
 
-    The rules of :func:`miaou.chat.access.channel_access`, for every channel at once with
-    three queries: a thread follows its parent (which must be readable itself), and a
-    private thread also needs membership or MANAGE_THREADS.
+    The rules of :func:`miaou.chat.access.channel_access`, for every channel at once in one
+    query (two with private threads): a thread follows its parent (which must be readable
+    itself), and a private thread also needs membership or MANAGE_THREADS.
     """
-    rows = (
-        await conn.execute(
-            select(channels.c.id, channels.c.type, channels.c.parent_id).where(
-                channels.c.guild_id == access.guild_id
-            )
+    joined_rows: Result[Any] = await conn.execute(
+        select(
+            channels.c.id, channels.c.type, channels.c.parent_id, overwrites.c.target_id,
+            overwrites.c.target_type, overwrites.c.allow, overwrites.c.deny,
         )
-    ).all()
-    by_channel: dict[int, list[Row[Any]]] = {}
-    overwrite_rows = await conn.execute(
-        select(overwrites)
-        .join(channels, channels.c.id == overwrites.c.channel_id)
+        .select_from(channels.outerjoin(overwrites, overwrites.c.channel_id == channels.c.id))
         .where(channels.c.guild_id == access.guild_id)
-    )
-    for row in overwrite_rows.all():
-        by_channel.setdefault(row.channel_id, []).append(row)
-    joined = set(
-        (
-            await conn.execute(
-                select(thread_members.c.channel_id)
-                .join(channels, channels.c.id == thread_members.c.channel_id)
-                .where(
-                    channels.c.guild_id == access.guild_id,
-                    thread_members.c.user_id == access.user_id,
+    )  # fmt: skip
+    rows: dict[int, Row[Any]] = {}
+    by_channel: dict[int, list[Row[Any]]] = {}
+    for row in joined_rows.all():
+        rows[row.id] = row
+        if row.target_id is not None:  # the row carries one of the channel's overwrites
+            by_channel.setdefault(row.id, []).append(row)
+    joined: set[int] = set()
+    if any(row.type == ChannelType.PRIVATE_THREAD for row in rows.values()):
+        joined = set(
+            (
+                await conn.execute(
+                    select(thread_members.c.channel_id)
+                    .join(channels, channels.c.id == thread_members.c.channel_id)
+                    .where(
+                        channels.c.guild_id == access.guild_id,
+                        thread_members.c.user_id == access.user_id,
+                    )
                 )
-            )
-        ).scalars()
-    )
+            ).scalars()
+        )
     readable = {
         row.id
-        for row in rows
+        for row in rows.values()
         if row.type not in THREAD_TYPES and READ in access.in_channel(by_channel.get(row.id, []))
     }
-    for row in rows:
+    for row in rows.values():
         if row.type not in THREAD_TYPES or row.parent_id not in readable:
             continue
         permissions = access.in_thread(by_channel.get(row.parent_id, []))

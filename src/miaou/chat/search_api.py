@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
-from litestar.di import NamedDependency
+from litestar import Controller, get
 from litestar.params import FromPath, FromQuery
 
-from miaou.accounts.service import Principal
-from miaou.chat.guilds_api import path_id
 from miaou.chat.search import (
     HAS_VALUES,
     LIMIT_MAX,
@@ -24,10 +21,9 @@ from miaou.chat.search import (
 )
 from miaou.errors import InvalidInput
 from miaou.http.auth import node_of, principal
+from miaou.http.params import AnyRequest, Who, path_id
 from miaou.ids import parse_id
 
-AnyRequest = Request[Any, Any, Any]
-Who = NamedDependency[Principal]
 CONTENT_MAX = 1024
 CHANNELS_MAX = 500
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
