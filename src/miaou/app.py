@@ -44,6 +44,7 @@ from miaou.observability import Metrics, ObservabilityMiddleware, sqlalchemy_poo
 from miaou.types import ASGIApp
 
 SWEEP_SECONDS = 60
+GC_EVERY_SWEEPS = 60
 log = structlog.get_logger("miaou.node")
 
 
@@ -125,11 +126,15 @@ class Node:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="miaou-sweeper")
 
     async def _sweep_forever(self) -> None:
-        """Periodic housekeeping: archive idle threads."""
+        """Periodic housekeeping: archive idle threads; hourly, drop unreferenced media."""
+        rounds = 0
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
+            rounds += 1
             try:
                 await self.threads.archive_idle()
+                if rounds % GC_EVERY_SWEEPS == 0:
+                    await self.messages.blobs.collect_garbage(self.db)
             except Exception:
                 log.exception("sweep_failed")
 

@@ -27,6 +27,8 @@ from miaou.errors import ConfigError
 RegistrationMode = Literal["open", "invite", "closed"]
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 _NOT_SETTINGS = ("MIAOU_CONFIG", "MIAOU_TEST_")
+# Files one message may carry (Discord's number).
+MAX_ATTACHMENTS = 10
 
 
 class RateLimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -56,6 +58,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # None: JSON when stderr is not a terminal.
     log_json: bool | None = None
     max_body_bytes: int = 1_048_576
+    # One attachment's size cap; a multipart send may carry ten of them (see
+    # ``max_upload_request_bytes``), while every other route keeps ``max_body_bytes``.
+    max_attachment_bytes: int = 25 * 1_048_576
+    # Empty means <data_dir>/media.
+    media_dir: str = ""
     # Snowflake worker number; None derives one from the process id.
     worker_id: int | None = None
     # Use X-Forwarded-For for the client address (only behind a trusted proxy).
@@ -73,6 +80,15 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             return normalise_database_url(self.database_url)
         # Quoted: URL parsing would cut a path at "?" and decode "%xx" (quote keeps "/").
         return f"sqlite+aiosqlite:///{quote(str(Path(self.data_dir).resolve() / 'miaou.db'))}"
+
+    @property
+    def effective_media_dir(self) -> Path:
+        return Path(self.media_dir or Path(self.data_dir) / "media").resolve()
+
+    @property
+    def max_upload_request_bytes(self) -> int:
+        """A multipart send: ten attachments at the cap, plus 1 MiB for the JSON and framing."""
+        return MAX_ATTACHMENTS * self.max_attachment_bytes + 1_048_576
 
     def masked(self) -> dict[str, Any]:
         """What ``miaou config`` prints: every setting, passwords in URLs masked."""
@@ -123,6 +139,8 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"worker_id must be in 0..1023, got {settings.worker_id}")
     if settings.max_body_bytes < 1024:
         raise ConfigError("max_body_bytes must be at least 1024")
+    if settings.max_attachment_bytes < 1:
+        raise ConfigError("max_attachment_bytes must be at least 1")
     if settings.password_memory_kib < 8 or settings.password_time_cost < 1:
         raise ConfigError("password_memory_kib must be >= 8 and password_time_cost >= 1")
     for name in ("auth_per_ip", "api_per_ip", "api_per_user"):

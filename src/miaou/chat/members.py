@@ -20,7 +20,7 @@ from miaou.chat.guilds import now_ms
 from miaou.chat.models import Ban, BanCreate, Member, MemberPatch
 from miaou.chat.outbox import Outbox, guild_stream, user_stream
 from miaou.chat.permissions import MemberInfo, Permission, can_manage_role, can_moderate
-from miaou.chat.tables import bans, member_roles, members, messages
+from miaou.chat.tables import attachments, bans, member_roles, members, messages
 from miaou.chat.views import member_view
 from miaou.config import Settings
 from miaou.db.metadata import users
@@ -259,6 +259,10 @@ class MemberService:
         ).all()
         await conn.execute(
             update(messages).where(condition).values(deleted_at=now_ms(), content="")
+        )
+        # Their files go with them (the blobs themselves are collected by the sweeper).
+        await conn.execute(
+            delete(attachments).where(attachments.c.message_id.in_([r.id for r in gone]))
         )
         for row in gone:
             events.append(

@@ -63,6 +63,12 @@ class MessageCreate(Strict):
     allowed_mentions: AllowedMentions | None = None
 
 
+class MessageCreateWithFiles(MessageCreate, kw_only=True):
+    """``payload_json`` of a multipart send: the files may stand for the content."""
+
+    content: str = ""
+
+
 class MessagePatch(Strict):
     content: str
     allowed_mentions: AllowedMentions | None = None
@@ -88,6 +94,20 @@ class MessageReference(msgspec.Struct, kw_only=True):
     guild_id: str | None
 
 
+class Attachment(msgspec.Struct, kw_only=True):
+    """A file of a message. ``url`` and ``proxy_url`` (the thumbnail of an image) are paths
+    on this node, served only to those who may read the channel's history."""
+
+    id: str
+    filename: str
+    size: int
+    content_type: str
+    width: int | None
+    height: int | None
+    url: str
+    proxy_url: str | None
+
+
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     channel_id: str
@@ -101,6 +121,8 @@ class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
     mention_everyone: bool
     pinned: bool
     type: int
+    # No default, so that an empty list is still sent (``omit_defaults`` would drop it).
+    attachments: list[Attachment]
     message_reference: MessageReference | None = None
     # Echoed on the answer to the send that carried it, as Discord does.
     nonce: str | int | None = None

@@ -20,10 +20,12 @@ from miaou import ids
 from miaou.accounts.models import User
 from miaou.accounts.service import user_view
 from miaou.chat.access import ChannelAccess, GuildAccess, channel_overwrites, unknown_channel
+from miaou.chat.attachment_rows import attachments_of
 from miaou.chat.mentions import ParsedMentions, dedupe
 from miaou.chat.message_models import (
     UNSET,
     AllowedMentions,
+    Attachment,
     Emoji,
     Message,
     MessageReference,
@@ -277,6 +279,7 @@ def message_view(
     people: Mapping[int, User],
     reaction_list: list[Reaction] | Any = UNSET,
     nonce: str | int | None = None,
+    attachment_list: list[Attachment] | None = None,
 ) -> Message:
     guild_id = str(row.guild_id) if row.guild_id is not None else None
     reference = None
@@ -297,6 +300,7 @@ def message_view(
         mention_everyone=bool(row.mention_everyone),
         pinned=row.pinned_at is not None,
         type=row.type,
+        attachments=attachment_list or [],
         message_reference=reference,
         nonce=nonce,
         reactions=reaction_list,
@@ -317,6 +321,7 @@ async def message_views(
         wanted.add(row.author_id)
         wanted.update(row.mentions)
     people = await users_by_id(conn, wanted)
+    files = await attachments_of(conn, [r.id for r in rows if r.has_attachments])
     summaries: dict[int, list[Reaction]] = {}
     if viewer_id is not None:
         summaries = await reaction_summaries(conn, [r.id for r in rows], viewer_id)
@@ -326,6 +331,7 @@ async def message_views(
             people,
             summaries.get(row.id, []) if viewer_id is not None else UNSET,
             nonce,
+            files.get(row.id),
         )
         for row in rows
     ]

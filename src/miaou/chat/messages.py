@@ -12,7 +12,7 @@ message. A nonce older than the window is taken over by the new message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -26,6 +26,9 @@ from miaou.accounts.service import now_ms
 from miaou.bus import Event
 from miaou.chat import audit, mentions
 from miaou.chat.access import ChannelAccess, channel_access, missing
+from miaou.chat.attachment_rows import insert_attachments
+from miaou.chat.attachments import BlobStore
+from miaou.chat.media import MediaInspector, StoredFile
 from miaou.chat.message_models import (
     CONTENT_MAX,
     HISTORY_LIMIT_MAX,
@@ -55,6 +58,7 @@ from miaou.chat.outbox import Outbox
 from miaou.chat.permissions import Permission
 from miaou.chat.reactions import ReactionService
 from miaou.chat.tables import (
+    attachments,
     channels,
     members,
     message_nonces,
@@ -62,7 +66,7 @@ from miaou.chat.tables import (
     messages,
     reactions,
 )
-from miaou.config import Settings
+from miaou.config import MAX_ATTACHMENTS, Settings
 from miaou.errors import Conflict, Forbidden, InvalidInput, RateLimited
 
 NONCE_WINDOW_MS = 5 * 60 * 1000
@@ -77,10 +81,11 @@ def _invalid(field: str, problem: str, code: str = "invalid_input") -> InvalidIn
     return InvalidInput(f"Invalid {field}: {problem}.", code=code, errors={field: [problem]})
 
 
-def clean_content(raw: str) -> str:
-    """Surrounding whitespace is dropped (Discord does); the markdown source is kept as is."""
+def clean_content(raw: str, *, allow_empty: bool = False) -> str:
+    """Surrounding whitespace is dropped (Discord does); the markdown source is kept as is.
+    ``allow_empty``: a message with attachments needs no text."""
     content = raw.strip()
-    if not 1 <= len(content) <= CONTENT_MAX:
+    if not (0 if allow_empty else 1) <= len(content) <= CONTENT_MAX:
         raise _invalid("content", f"must be 1 to {CONTENT_MAX} characters", "invalid_content")
     return content
 
@@ -124,13 +129,26 @@ class MessageService:
         # Wall clock in Unix ms; replaceable so tests can step past windows.
         self.clock: Callable[[], int] = now_ms
         self.reactions = ReactionService(outbox, lambda: self.clock())
+        # Attachment files; the rows are written with their message, in send().
+        self.blobs = BlobStore(settings.effective_media_dir)
+        self.media = MediaInspector(self.blobs)
 
     def _event(self, type_: str, channel: Row[Any], payload: object) -> Event:
         return self.outbox.event(type_, stream_of(channel), payload)
 
     # -- send ---------------------------------------------------------------------------
-    async def send(self, user_id: int, channel_id: int, body: MessageCreate) -> Message:
-        content = clean_content(body.content)
+    async def send(
+        self,
+        user_id: int,
+        channel_id: int,
+        body: MessageCreate,
+        files: Sequence[StoredFile] = (),
+    ) -> Message:
+        """``files`` are already in the blob store (``miaou.chat.uploads``); their rows are
+        written in this message's transaction, so a refused send leaves none."""
+        if len(files) > MAX_ATTACHMENTS:
+            raise _invalid("files", f"at most {MAX_ATTACHMENTS} files", "max_attachments")
+        content = clean_content(body.content, allow_empty=bool(files))
         nonce = clean_nonce(body.nonce)
         check_allowed_mentions(body.allowed_mentions)
         parsed = mentions.parse(content)
@@ -148,6 +166,8 @@ class MessageService:
             )
             if is_thread and channel.locked and not access.has(Permission.MANAGE_THREADS):
                 raise Forbidden("This thread is locked.", code="thread_locked")
+            if files:
+                access.require(Permission.ATTACH_FILES)
             slowmode = self._slowmode_seconds(access)
             if slowmode:
                 # Serialise this member's sends (PostgreSQL) so two cannot both pass the check.
@@ -182,7 +202,7 @@ class MessageService:
                             type=MessageType.REPLY if reference_id else MessageType.DEFAULT,
                             mention_everyone=found.everyone, mentions=found.users,
                             mention_roles=found.roles, mention_channels=found.channels,
-                            has_link=parsed.has_link,
+                            has_link=parsed.has_link, has_attachments=bool(files),
                         )
                     )  # fmt: skip
                     if nonce is not None:
@@ -192,11 +212,15 @@ class MessageService:
                 if first is None:
                     raise
                 return await self._first_send(conn, first.message_id, channel_id, body.nonce)
+            attached = await insert_attachments(
+                conn, files, message_id=message_id, channel_id=channel_id,
+                uploader_id=user_id, now=now,
+            )  # fmt: skip
             await self._bump_channel(conn, channel_id, message_id)
             row = await find_message(conn, channel_id, message_id)
             # A new message has no reactions yet: no need to ask the database.
             people = await users_by_id(conn, {user_id, *found.users})
-            result = message_view(row, people, [], body.nonce)
+            result = message_view(row, people, [], body.nonce, attached)
             event_view = msgspec.structs.replace(result, reactions=UNSET)
             events.append(self._event("MESSAGE_CREATE", channel, event_view))
             if is_thread and channel.archived:
@@ -334,7 +358,8 @@ class MessageService:
     async def edit(
         self, user_id: int, channel_id: int, message_id: int, body: MessagePatch
     ) -> Message:
-        content = clean_content(body.content)
+        # Emptied text is allowed only on a message whose attachments remain (checked below).
+        content = clean_content(body.content, allow_empty=True)
         check_allowed_mentions(body.allowed_mentions)
         parsed = mentions.parse(content)
         now = self.clock()
@@ -343,6 +368,8 @@ class MessageService:
             row = await find_message(conn, channel_id, message_id, lock=True)
             if row.author_id != user_id:
                 raise Forbidden("Only its author can edit a message.", code="not_author")
+            if not content and not row.has_attachments:
+                clean_content(content)  # raises invalid_content
             if row.content == content:
                 return (await message_views(conn, [row], user_id))[0]
             latest = await conn.execute(
@@ -433,11 +460,13 @@ class MessageService:
                 .values(
                     deleted_at=now, content="", mentions=[], mention_roles=[],
                     mention_channels=[], mention_everyone=False, has_link=False, pinned_at=None,
+                    has_attachments=False,
                 )
             )  # fmt: skip
             # Earlier versions would keep the deleted text readable; a nonce retry after a
-            # delete sends anew rather than answering with a tombstone.
-            for table in (reactions, message_versions, message_nonces):
+            # delete sends anew rather than answering with a tombstone. Attachment files
+            # that no row names any more go with BlobStore.collect_garbage().
+            for table in (reactions, message_versions, message_nonces, attachments):
                 await conn.execute(delete(table).where(table.c.message_id == message_id))
             await conn.execute(
                 update(channels)

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from miaou.accounts.models import User
 from miaou.accounts.service import Principal
+from miaou.chat import attachments_api
 from miaou.chat.message_models import (
     HISTORY_LIMIT_DEFAULT,
     REACTIONS_LIMIT_DEFAULT,
@@ -74,6 +75,8 @@ class MessagesController(Controller):
         "/{channel_id:str}/messages",
         status_code=HTTP_200_OK,  # Discord answers a send with 200
         summary="Send a message (SEND_MESSAGES; SEND_MESSAGES_IN_THREADS in a thread)",
+        # A multipart/form-data send (with files) is taken before the JSON body is parsed.
+        before_request=attachments_api.multipart_send,
     )
     async def send(
         self,
@@ -83,7 +86,13 @@ class MessagesController(Controller):
         data: JSONBody[MessageCreate],
     ) -> Message:
         """A `nonce` makes the send idempotent: the same nonce from the same author within
-        5 minutes answers with the first message. Slow mode answers 429 `slowmode`."""
+        5 minutes answers with the first message. Slow mode answers 429 `slowmode`.
+
+        With files, send `multipart/form-data` instead: a `payload_json` part holding this
+        JSON (`content` may then be empty) and up to 10 file parts `files[0]`..`files[9]`,
+        each at most `max_attachment_bytes` (413 `payload_too_large`; 11 files: 400
+        `max_attachments`). Needs ATTACH_FILES (403). Types are sniffed from the bytes;
+        images (PNG, JPEG, GIF, WEBP) get `width`, `height` and a thumbnail (`proxy_url`)."""
         return await _messages(request).send(who.user_id, _path_id(channel_id, "channel"), data)
 
     @get(
@@ -268,4 +277,4 @@ class MessagesController(Controller):
         )
 
 
-routes = [MessagesController]
+routes = [MessagesController, *attachments_api.routes]

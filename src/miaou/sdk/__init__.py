@@ -9,10 +9,11 @@ It depends on nothing server-side: bots and tools install it against any node::
 
 from miaou.sdk.client import Client
 from miaou.sdk.errors import ApiError, RateLimitedError
-from miaou.sdk.models import AuthResult, Invite, Me, Session, User
+from miaou.sdk.models import Attachment, AuthResult, Invite, Me, Session, User
 
 __all__ = [
     "ApiError",
+    "Attachment",
     "AuthResult",
     "Client",
     "Invite",

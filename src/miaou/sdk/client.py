@@ -8,8 +8,12 @@ it raises :class:`RateLimitedError`. Set ``rate_limit_retries=0`` to see every 4
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import IO, Any, TypeAlias, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -29,6 +33,10 @@ from miaou.sdk.models import (
 
 T = TypeVar("T")
 USER_AGENT = "miaou-sdk/0.1"
+# An attachment to send: (filename, content) or (filename, content, content type), where
+# content is bytes, a path (streamed from disk) or a binary file object.
+FileContent: TypeAlias = bytes | str | os.PathLike[str] | IO[bytes]
+FileSpec: TypeAlias = tuple[str, FileContent] | tuple[str, FileContent, str]
 
 
 class Client(ChatCalls):
@@ -68,6 +76,8 @@ class Client(ChatCalls):
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
+        data: dict[str, str] | None = None,
+        files: list[tuple[str, Any]] | None = None,
     ) -> httpx.Response:
         """Send a request; return the response if 2xx, else raise :class:`ApiError`."""
         all_headers = dict(headers or {})
@@ -76,8 +86,9 @@ class Client(ChatCalls):
         attempt = 0
         while True:
             response = await self._http.request(
-                method, path, json=json, params=params, headers=all_headers, content=content
-            )
+                method, path, json=json, params=params, headers=all_headers, content=content,
+                data=data, files=files,
+            )  # fmt: skip
             if response.status_code != 429 or attempt >= self.rate_limit_retries:
                 break
             wait = float(response.headers.get("retry-after", "1"))
@@ -179,12 +190,15 @@ class Client(ChatCalls):
     async def send_message(
         self,
         channel_id: str,
-        content: str,
+        content: str = "",
         *,
         nonce: str | int | None = None,
         reply_to: str | None = None,
         allowed_mentions: dict[str, Any] | None = None,
+        files: Sequence[FileSpec] | None = None,
     ) -> Message:
+        """With ``files`` (at most 10), the message is sent as multipart/form-data, and
+        ``content`` may be empty."""
         body: dict[str, Any] = {"content": content}
         if nonce is not None:
             body["nonce"] = nonce
@@ -192,8 +206,19 @@ class Client(ChatCalls):
             body["message_reference"] = {"message_id": reply_to}
         if allowed_mentions is not None:
             body["allowed_mentions"] = allowed_mentions
-        response = await self.request("POST", f"/api/v1/channels/{channel_id}/messages", json=body)
+        path = f"/api/v1/channels/{channel_id}/messages"
+        if not files:
+            response = await self.request("POST", path, json=body)
+            return msgspec.convert(response.json(), Message)
+        with contextlib.ExitStack() as opened:
+            parts = [(f"files[{i}]", _file_part(spec, opened)) for i, spec in enumerate(files)]
+            payload = msgspec.json.encode(body).decode()
+            response = await self.request("POST", path, data={"payload_json": payload}, files=parts)
         return msgspec.convert(response.json(), Message)
+
+    async def download_attachment(self, url: str) -> bytes:
+        """The bytes of an attachment (or thumbnail) from its ``url`` / ``proxy_url``."""
+        return (await self.request("GET", url)).content
 
     async def messages(
         self,
@@ -277,6 +302,15 @@ class Client(ChatCalls):
         return await self._get(
             self._reaction_path(channel_id, message_id, emoji), list[User], params=params
         )
+
+
+def _file_part(spec: FileSpec, opened: contextlib.ExitStack) -> tuple[str, Any, str]:
+    filename, content = spec[0], spec[1]
+    content_type = spec[2] if len(spec) == 3 else "application/octet-stream"
+    if isinstance(content, (str, os.PathLike)):
+        # Streamed from disk by httpx rather than read whole.
+        content = opened.enter_context(Path(content).open("rb"))  # noqa: SIM115 - the stack closes it
+    return (filename, content, content_type)
 
 
 def _error(response: httpx.Response) -> ApiError:

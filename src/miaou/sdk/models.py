@@ -61,6 +61,20 @@ class MessageReference(msgspec.Struct, kw_only=True):
     guild_id: str | None = None
 
 
+class Attachment(msgspec.Struct, kw_only=True):
+    """``url`` and ``proxy_url`` (an image's thumbnail) are paths on the node: fetch them
+    with :meth:`Client.download_attachment`."""
+
+    id: str
+    filename: str
+    size: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    url: str
+    proxy_url: str | None = None
+
+
 class Message(msgspec.Struct, kw_only=True):
     id: str
     channel_id: str
@@ -77,6 +91,7 @@ class Message(msgspec.Struct, kw_only=True):
     message_reference: MessageReference | None = None
     nonce: str | int | None = None
     reactions: list[Reaction] = msgspec.field(default_factory=list)
+    attachments: list[Attachment] = msgspec.field(default_factory=list)
 
 
 class MessageVersion(msgspec.Struct, kw_only=True):
