@@ -6,15 +6,11 @@ id that names nothing; query ids that are not ids answer 400.
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from miaou.accounts.models import User
-from miaou.accounts.service import Principal
 from miaou.chat import attachments_api
 from miaou.chat.message_models import (
     HISTORY_LIMIT_DEFAULT,
@@ -26,21 +22,13 @@ from miaou.chat.message_models import (
 )
 from miaou.chat.messages import MessageService
 from miaou.chat.reactions import ReactionService
-from miaou.errors import InvalidInput, NotFound
+from miaou.errors import InvalidInput
 from miaou.http.auth import node_of, principal
+from miaou.http.params import AnyRequest, Who, audit_reason, path_id
 from miaou.ids import parse_id
 
-AnyRequest = Request[Any, Any, Any]
-Who = NamedDependency[Principal]
 MESSAGE = "/{channel_id:str}/messages/{message_id:str}"
 REACTION = MESSAGE + "/reactions/{emoji:str}"
-
-
-def _path_id(text: str, what: str) -> int:
-    value = parse_id(text)
-    if value is None:
-        raise NotFound(f"No such {what}.", code=f"unknown_{what}")
-    return value
 
 
 def _query_id(text: str | None, name: str) -> int | None:
@@ -50,12 +38,6 @@ def _query_id(text: str | None, name: str) -> int | None:
     if value is None:
         raise InvalidInput(f"Invalid {name}.", errors={name: ["is not an id"]})
     return value
-
-
-def _reason(request: AnyRequest) -> str | None:
-    """Discord's ``X-Audit-Log-Reason`` header, for moderators' deletes and pins."""
-    reason = request.headers.get("x-audit-log-reason")
-    return reason[:512] if reason else None
 
 
 def _messages(request: AnyRequest) -> MessageService:
@@ -93,7 +75,7 @@ class MessagesController(Controller):
         each at most `max_attachment_bytes` (413 `payload_too_large`; 11 files: 400
         `max_attachments`). Needs ATTACH_FILES (403). Types are sniffed from the bytes;
         images (PNG, JPEG, GIF, WEBP) get `width`, `height` and a thumbnail (`proxy_url`)."""
-        return await _messages(request).send(who.user_id, _path_id(channel_id, "channel"), data)
+        return await _messages(request).send(who.user_id, path_id(channel_id, "channel"), data)
 
     @get(
         "/{channel_id:str}/messages",
@@ -112,7 +94,7 @@ class MessagesController(Controller):
         """At most one of `before`, `after`, `around`; `limit` 1 to 100."""
         return await _messages(request).history(
             who.user_id,
-            _path_id(channel_id, "channel"),
+            path_id(channel_id, "channel"),
             before=_query_id(before, "before"),
             after=_query_id(after, "after"),
             around=_query_id(around, "around"),
@@ -124,7 +106,7 @@ class MessagesController(Controller):
         self, request: AnyRequest, who: Who, channel_id: FromPath[str], message_id: FromPath[str]
     ) -> Message:
         return await _messages(request).get(
-            who.user_id, _path_id(channel_id, "channel"), _path_id(message_id, "message")
+            who.user_id, path_id(channel_id, "channel"), path_id(message_id, "message")
         )
 
     @patch(MESSAGE, summary="Edit my message; the previous content is kept as a version")
@@ -137,7 +119,7 @@ class MessagesController(Controller):
         data: JSONBody[MessagePatch],
     ) -> Message:
         return await _messages(request).edit(
-            who.user_id, _path_id(channel_id, "channel"), _path_id(message_id, "message"), data
+            who.user_id, path_id(channel_id, "channel"), path_id(message_id, "message"), data
         )
 
     @delete(
@@ -150,9 +132,9 @@ class MessagesController(Controller):
     ) -> None:
         await _messages(request).delete(
             who.user_id,
-            _path_id(channel_id, "channel"),
-            _path_id(message_id, "message"),
-            _reason(request),
+            path_id(channel_id, "channel"),
+            path_id(message_id, "message"),
+            audit_reason(request),
         )
 
     @get(MESSAGE + "/versions", summary="Earlier versions of an edited message, oldest first")
@@ -160,13 +142,13 @@ class MessagesController(Controller):
         self, request: AnyRequest, who: Who, channel_id: FromPath[str], message_id: FromPath[str]
     ) -> list[MessageVersion]:
         return await _messages(request).versions(
-            who.user_id, _path_id(channel_id, "channel"), _path_id(message_id, "message")
+            who.user_id, path_id(channel_id, "channel"), path_id(message_id, "message")
         )
 
     # -- pins -----------------------------------------------------------------------------
     @get("/{channel_id:str}/pins", summary="Pinned messages, last pinned first")
     async def pins(self, request: AnyRequest, who: Who, channel_id: FromPath[str]) -> list[Message]:
-        return await _messages(request).pins(who.user_id, _path_id(channel_id, "channel"))
+        return await _messages(request).pins(who.user_id, path_id(channel_id, "channel"))
 
     @put(
         "/{channel_id:str}/pins/{message_id:str}",
@@ -178,9 +160,9 @@ class MessagesController(Controller):
     ) -> None:
         await _messages(request).pin(
             who.user_id,
-            _path_id(channel_id, "channel"),
-            _path_id(message_id, "message"),
-            _reason(request),
+            path_id(channel_id, "channel"),
+            path_id(message_id, "message"),
+            audit_reason(request),
         )
 
     @delete(
@@ -193,9 +175,9 @@ class MessagesController(Controller):
     ) -> None:
         await _messages(request).unpin(
             who.user_id,
-            _path_id(channel_id, "channel"),
-            _path_id(message_id, "message"),
-            _reason(request),
+            path_id(channel_id, "channel"),
+            path_id(message_id, "message"),
+            audit_reason(request),
         )
 
     # -- reactions ------------------------------------------------------------------------
@@ -214,7 +196,7 @@ class MessagesController(Controller):
     ) -> None:
         """`emoji`: a URL-encoded unicode emoji, or `name:id` for a custom one."""
         await _reactions(request).add(
-            who.user_id, _path_id(channel_id, "channel"), _path_id(message_id, "message"), emoji
+            who.user_id, path_id(channel_id, "channel"), path_id(message_id, "message"), emoji
         )
 
     @delete(REACTION + "/@me", status_code=HTTP_204_NO_CONTENT, summary="Remove my reaction")
@@ -228,8 +210,8 @@ class MessagesController(Controller):
     ) -> None:
         await _reactions(request).remove(
             who.user_id,
-            _path_id(channel_id, "channel"),
-            _path_id(message_id, "message"),
+            path_id(channel_id, "channel"),
+            path_id(message_id, "message"),
             emoji,
             who.user_id,
         )
@@ -250,10 +232,10 @@ class MessagesController(Controller):
     ) -> None:
         await _reactions(request).remove(
             who.user_id,
-            _path_id(channel_id, "channel"),
-            _path_id(message_id, "message"),
+            path_id(channel_id, "channel"),
+            path_id(message_id, "message"),
             emoji,
-            _path_id(user_id, "user"),
+            path_id(user_id, "user"),
         )
 
     @get(REACTION, summary="Who reacted with an emoji, by user id")
@@ -269,8 +251,8 @@ class MessagesController(Controller):
     ) -> list[User]:
         return await _reactions(request).users(
             who.user_id,
-            _path_id(channel_id, "channel"),
-            _path_id(message_id, "message"),
+            path_id(channel_id, "channel"),
+            path_id(message_id, "message"),
             emoji,
             after=_query_id(after, "after"),
             limit=limit,
