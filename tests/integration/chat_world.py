@@ -12,9 +12,12 @@ banned  joined, then was banned
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
 
 from miaou.chat.permissions import Permission as P
-from miaou.sdk import Client
+from miaou.sdk import ApiError, Client
 
 PASSWORD = "correct horse battery"
 MOD_PERMISSIONS = (
@@ -66,3 +69,12 @@ async def build_world(url: str) -> World:
     await owner.add_member_role(gid, world.ids["mod"], world.mod_role)
     await owner.ban(gid, world.ids["banned"], reason="test")
     return world
+
+
+async def expect(status: int, code: str | None, call: Any) -> None:
+    """``call`` fails with this status (and error code, unless None)."""
+    with pytest.raises(ApiError) as error:
+        await call
+    assert error.value.status == status, error.value
+    if code is not None:
+        assert error.value.code == code, error.value

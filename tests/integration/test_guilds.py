@@ -3,27 +3,10 @@ documentation promises for owner / admin / moderator / member / outsider / banne
 
 from __future__ import annotations
 
-import pytest
-from chat_world import PASSWORD, World, build_world
+from chat_world import PASSWORD, World, expect
 
 from miaou.chat.permissions import DEFAULT_EVERYONE
 from miaou.chat.permissions import Permission as P
-from miaou.sdk import ApiError
-
-
-@pytest.fixture
-async def world(node) -> World:
-    w = await build_world(node.url)
-    yield w
-    await w.close()
-
-
-async def expect(status: int, code: str | None, call) -> None:
-    with pytest.raises(ApiError) as error:
-        await call
-    assert error.value.status == status, error.value
-    if code is not None:
-        assert error.value.code == code, error.value
 
 
 async def test_new_guild_has_owner_everyone_role_and_general(client) -> None:

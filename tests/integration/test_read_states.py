@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from chat_world import World, build_world
+from chat_world import World
 
 from miaou.chat.permissions import Permission as P
 from miaou.sdk import ApiError
-
-
-@pytest.fixture
-async def world(node) -> World:
-    w = await build_world(node.url)
-    yield w
-    await w.close()
 
 
 def state_of(states: list[dict], channel_id: str) -> dict:

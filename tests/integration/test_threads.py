@@ -3,27 +3,10 @@ archiving by hand and by inactivity, locking."""
 
 from __future__ import annotations
 
-import pytest
-from chat_world import World, build_world
+from chat_world import World, expect
 
 from miaou.chat.permissions import Permission as P
 from miaou.ids import id_time_ms
-from miaou.sdk import ApiError
-
-
-@pytest.fixture
-async def world(node) -> World:
-    w = await build_world(node.url)
-    yield w
-    await w.close()
-
-
-async def expect(status: int, code: str | None, call) -> None:
-    with pytest.raises(ApiError) as error:
-        await call
-    assert error.value.status == status, error.value
-    if code is not None:
-        assert error.value.code == code, error.value
 
 
 async def test_thread_from_a_message(world: World) -> None:
