@@ -41,7 +41,7 @@ class IdGenerator:
         if not 0 <= worker_id <= MAX_WORKER:
             raise ValueError(f"worker_id must be in 0..{MAX_WORKER}, got {worker_id}")
         self.worker_id = worker_id
-        self._clock_ms = clock_ms or _wall_clock_ms
+        self._clock_ms = clock_ms or now_ms
         self._lock = threading.Lock()
         self._last_ms = -1
         self._sequence = 0
@@ -62,7 +62,8 @@ class IdGenerator:
             return (self._last_ms << TIME_SHIFT) | (self.worker_id << WORKER_SHIFT) | self._sequence
 
 
-def _wall_clock_ms() -> int:
+def now_ms() -> int:
+    """Wall-clock Unix milliseconds: the one clock stored times are read from."""
     return time.time_ns() // 1_000_000
 
 

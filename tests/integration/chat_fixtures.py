@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from miaou import ids
-from miaou.accounts.service import now_ms
 from miaou.chat.models import ChannelType
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import (
@@ -27,6 +26,7 @@ from miaou.chat.tables import (
     overwrites,
     roles,
 )
+from miaou.ids import now_ms
 from miaou.sdk import Client
 from miaou.server import RunningNode
 

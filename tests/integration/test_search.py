@@ -23,10 +23,10 @@ from chat_fixtures import (
 from sqlalchemy import delete, update
 
 from miaou import ids
-from miaou.accounts.service import now_ms
 from miaou.chat.models import ChannelType
 from miaou.chat.tables import messages, thread_members
 from miaou.db import migrate
+from miaou.ids import now_ms
 from miaou.sdk import ApiError, Client
 from miaou.server import RunningNode
 

@@ -215,7 +215,7 @@ def test_worker_id_bounds_are_accepted(worker_id) -> None:
 
 def test_configure_keeps_ids_unique_and_increasing(monkeypatch) -> None:
     monkeypatch.setattr(ids, "_default", ids._default)  # restored afterwards
-    monkeypatch.setattr(ids, "_wall_clock_ms", lambda: MIAOU_EPOCH_MS + 77)  # a stalled clock
+    monkeypatch.setattr(ids, "now_ms", lambda: MIAOU_EPOCH_MS + 77)  # a stalled clock
     ids.configure(5)
     first = ids.new_id()
     ids.configure(5)  # e.g. a second node built in the same process

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Row
 
 from miaou.accounts import store
 from miaou.accounts.models import MAX_INVITE_SECONDS, Invite, InviteCreate
-from miaou.accounts.service import now_ms
 from miaou.db.engine import Database
 from miaou.errors import InvalidInput, NotFound
+from miaou.ids import now_ms
 
 MAX_LISTED = 200
 

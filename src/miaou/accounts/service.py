@@ -5,7 +5,6 @@ Each method authorises, validates, and writes in one transaction; it returns aft
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
@@ -33,6 +32,7 @@ from miaou.accounts.tokens import looks_like_token, new_token, token_hash
 from miaou.config import Settings
 from miaou.db.engine import Database
 from miaou.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from miaou.ids import now_ms
 
 # A session's last-used time is written at most this often, not on every request.
 TOUCH_EVERY_MS = 60_000
@@ -44,10 +44,6 @@ class Principal(msgspec.Struct, frozen=True):
     user_id: int
     session_id: int
     is_admin: bool
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def user_view(row: Row[Any]) -> User:

@@ -175,6 +175,20 @@ async def guild_access(
     return GuildAccess(row, row, role_rows, mine, now_ms)
 
 
+async def overwrites_by_channel(
+    conn: AsyncConnection, channel_ids: list[int]
+) -> dict[int, list[Row[Any]]]:
+    """The overwrites of many channels in one query (listing a guild's channels)."""
+    found: dict[int, list[Row[Any]]] = {cid: [] for cid in channel_ids}
+    if channel_ids:
+        rows = await conn.execute(
+            select(overwrites).where(overwrites.c.channel_id.in_(channel_ids))
+        )
+        for row in rows:
+            found[row.channel_id].append(row)
+    return found
+
+
 async def channel_overwrites(conn: AsyncConnection, channel_id: int) -> list[Row[Any]]:
     query = select(overwrites).where(overwrites.c.channel_id == channel_id)
     return list((await conn.execute(query)).all())

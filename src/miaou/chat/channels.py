@@ -24,9 +24,9 @@ from miaou.chat.access import (
     channel_access,
     channel_overwrites,
     guild_access,
+    overwrites_by_channel,
     unknown_channel,
 )
-from miaou.chat.guilds import now_ms
 from miaou.chat.models import (
     GUILD_CHANNEL_TYPES,
     MAX_SLOWMODE,
@@ -46,7 +46,7 @@ from miaou.chat.tables import channels, members, overwrites, roles
 from miaou.chat.views import channel_view
 from miaou.config import Settings
 from miaou.errors import InvalidInput, NotFound
-from miaou.ids import parse_id
+from miaou.ids import now_ms, parse_id
 
 MAX_CHANNELS_PER_GUILD = 500
 MAX_FORUM_TAGS = 20
@@ -142,18 +142,11 @@ class ChannelService:
                     .order_by(channels.c.position, channels.c.id)
                 )
             ).all()
-            all_overwrites = (
-                await conn.execute(
-                    select(overwrites).where(overwrites.c.channel_id.in_([r.id for r in rows]))
-                )
-            ).all()
-        by_channel: dict[int, list[Row[Any]]] = {}
-        for ow in all_overwrites:
-            by_channel.setdefault(ow.channel_id, []).append(ow)
+            by_channel = await overwrites_by_channel(conn, [r.id for r in rows])
         return [
-            channel_view(row, by_channel.get(row.id, []))
+            channel_view(row, by_channel[row.id])
             for row in rows
-            if Permission.VIEW_CHANNEL in access.in_channel(by_channel.get(row.id, []))
+            if Permission.VIEW_CHANNEL in access.in_channel(by_channel[row.id])
         ]
 
     async def get(self, user_id: int, channel_id: int) -> Channel:

@@ -11,14 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
-from miaou.chat.guilds import now_ms
 from miaou.chat.models import Channel, ChannelType, DMCreate
 from miaou.chat.outbox import Outbox, user_stream
 from miaou.chat.tables import channel_recipients, channels
 from miaou.chat.views import channel_view
 from miaou.db.metadata import users
 from miaou.errors import InvalidInput, NotFound
-from miaou.ids import parse_id
+from miaou.ids import now_ms, parse_id
 
 MAX_GROUP = 10
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.chat import audit
 from miaou.chat.access import channel_access, guild_access
-from miaou.chat.guilds import load_guild, now_ms
+from miaou.chat.guilds import load_guild
 from miaou.chat.members import MemberService
 from miaou.chat.models import THREAD_TYPES, Guild, Invite, InviteCreate
 from miaou.chat.outbox import Outbox, guild_stream
@@ -24,6 +24,7 @@ from miaou.chat.tables import channels, guild_invites
 from miaou.chat.views import invite_view
 from miaou.config import Settings
 from miaou.errors import InvalidInput, NotFound
+from miaou.ids import now_ms
 
 MAX_AGE = 7 * 86_400
 MAX_USES = 100

@@ -7,7 +7,6 @@ that is also the system channel.
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from typing import Any
 
@@ -34,15 +33,11 @@ from miaou.chat.tables import channels, guilds, members, roles
 from miaou.chat.views import channel_view, guild_view
 from miaou.config import Settings
 from miaou.errors import Forbidden, InvalidInput, NotFound
-from miaou.ids import parse_id
+from miaou.ids import now_ms, parse_id
 
 MAX_GUILDS_PER_USER = 100
 NAME_MIN, NAME_MAX = 2, 100
 DESCRIPTION_MAX = 1000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def clean_guild_name(raw: str) -> str:

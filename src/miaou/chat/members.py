@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from miaou.accounts.service import user_view
 from miaou.chat import audit
 from miaou.chat.access import GuildAccess, guild_access, is_banned
-from miaou.chat.guilds import now_ms
 from miaou.chat.models import Ban, BanCreate, Member, MemberPatch
 from miaou.chat.outbox import Outbox, guild_stream, user_stream
 from miaou.chat.permissions import MemberInfo, Permission, can_manage_role, can_moderate
@@ -25,7 +24,7 @@ from miaou.chat.views import member_view
 from miaou.config import Settings
 from miaou.db.metadata import users
 from miaou.errors import Forbidden, InvalidInput, NotFound
-from miaou.ids import parse_id, smallest_id_at
+from miaou.ids import now_ms, parse_id, smallest_id_at
 
 MAX_TIMEOUT_MS = 28 * 86_400_000
 MAX_BAN_DELETE_SECONDS = 7 * 86_400

@@ -22,7 +22,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
-from miaou.accounts.service import now_ms
 from miaou.bus import Event
 from miaou.chat import audit, mentions
 from miaou.chat.access import ChannelAccess, channel_access, missing
@@ -68,6 +67,7 @@ from miaou.chat.tables import (
 )
 from miaou.config import MAX_ATTACHMENTS, Settings
 from miaou.errors import Conflict, Forbidden, InvalidInput, RateLimited
+from miaou.ids import now_ms
 
 NONCE_WINDOW_MS = 5 * 60 * 1000
 MAX_PINS = 50

@@ -16,14 +16,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from miaou.chat.access import channel_access, channel_overwrites, guild_access
-from miaou.chat.guilds import now_ms
+from miaou.chat.access import channel_access, guild_access, overwrites_by_channel
 from miaou.chat.models import ChannelType
 from miaou.chat.outbox import Outbox, user_stream
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import channel_recipients, channels, members, messages, read_states
 from miaou.errors import InvalidInput
-from miaou.ids import parse_id
+from miaou.ids import now_ms, parse_id
 
 COUNT_CAP = 1000
 # Guild channels that hold messages (threads are listed by their own endpoints).
@@ -123,10 +122,9 @@ class ReadStateService:
                         )
                     )
                 ).all()
+                by_channel = await overwrites_by_channel(conn, [r.id for r in rows])
                 for row in rows:
-                    if Permission.VIEW_CHANNEL not in access.in_channel(
-                        await channel_overwrites(conn, row.id)
-                    ):
+                    if Permission.VIEW_CHANNEL not in access.in_channel(by_channel[row.id]):
                         continue
                     out.append(await self._state(conn, row, positions.get(row.id, 0), user_id,
                                                  role_ids))  # fmt: skip

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from miaou import ids
 from miaou.chat import audit
 from miaou.chat.access import GuildAccess, guild_access
-from miaou.chat.guilds import now_ms
 from miaou.chat.models import Role, RoleCreate, RolePatch, RolePosition
 from miaou.chat.outbox import Outbox, guild_stream
 from miaou.chat.permissions import (
@@ -32,7 +31,7 @@ from miaou.chat.tables import roles
 from miaou.chat.views import role_view
 from miaou.config import Settings
 from miaou.errors import InvalidInput, NotFound
-from miaou.ids import parse_id
+from miaou.ids import now_ms, parse_id
 
 MAX_ROLES_PER_GUILD = 250
 

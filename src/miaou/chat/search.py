@@ -35,7 +35,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Result, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from miaou.accounts.service import now_ms
 from miaou.chat.access import GuildAccess, guild_access
 from miaou.chat.message_models import Message
 from miaou.chat.message_store import message_views
@@ -43,6 +42,7 @@ from miaou.chat.models import THREAD_TYPES, ChannelType
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import channels, messages, overwrites, thread_members
 from miaou.db.engine import Database
+from miaou.ids import now_ms
 
 Sort = Literal["relevance", "time"]
 HAS_VALUES = frozenset({"attachment", "link"})

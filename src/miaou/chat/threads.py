@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
 from miaou.chat.access import ChannelAccess, channel_access, is_thread_member, unknown_channel
-from miaou.chat.guilds import now_ms
 from miaou.chat.message_models import MessageCreate
 from miaou.chat.messages import MessageService, clean_content
 from miaou.chat.models import THREAD_TYPES, Channel, ChannelPatch, ChannelType
@@ -28,7 +27,7 @@ from miaou.chat.permissions import Permission
 from miaou.chat.tables import channels, messages, thread_members
 from miaou.chat.views import channel_view
 from miaou.errors import Forbidden, InvalidInput, NotFound
-from miaou.ids import id_time_ms, parse_id
+from miaou.ids import id_time_ms, now_ms, parse_id
 
 ARCHIVE_MINUTES = (60, 1440, 4320, 10080)
 MAX_TAGS = 20
