@@ -89,7 +89,7 @@ async def measure(url: str) -> dict[str, float]:
 
 async def run_one(database_url: str | None) -> dict[str, float]:
     port = free_port()
-    async with node_process(port, database_url) as (url, _):
+    async with node_process(port, database_url) as (url, _, _pid):
         return await measure(url)
 
 

@@ -6,6 +6,10 @@ The load generator is a bare asyncio HTTP/1.1 client with pre-encoded requests (
 would be the bottleneck: it tops out near 700 requests/s here). Every counted send was
 acknowledged with 200, and the run ends by counting the rows the database holds.
 
+Beside the sends, the same client runs ``GET /healthz`` (no database, no auth) for the same
+time: the ceiling of this HTTP stack and client on this machine. The node's CPU time per
+send and the group commit's mean batch size (from ``/metrics``) say where the time goes.
+
     python -m bench sends        # SQLite, plus PostgreSQL if MIAOU_BENCH_POSTGRES_URL is set
 """
 
@@ -21,7 +25,7 @@ import httpx
 from sqlalchemy import text
 
 from bench.bench_accounts import free_port, fresh_postgres_database, pct
-from bench.node_process import node_process
+from bench.node_process import cpu_seconds, node_process
 from miaou.config import normalise_database_url
 from miaou.db.engine import Database
 
@@ -50,16 +54,21 @@ async def setup(url: str) -> tuple[str, list[str]]:
     return general, tokens
 
 
-async def sender(
-    port: int, channel: str, token: str, deadline: float, latencies: list[float]
-) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+def send_request(channel: str, token: str) -> bytes:
     body = json.dumps({"content": "hello from the bench, a message of ordinary length"}).encode()
-    request = (
+    return (
         f"POST /api/v1/channels/{channel}/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n"
         f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\n\r\n"
     ).encode() + body
+
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+
+
+async def sender(port: int, request: bytes, deadline: float, latencies: list[float]) -> int:
+    """Send ``request`` back to back on one keep-alive connection until ``deadline``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     sent = 0
     try:
         while time.perf_counter() < deadline:
@@ -73,7 +82,7 @@ async def sender(
                     length = int(line.split(b":", 1)[1])
             await reader.readexactly(length)
             if status != 200:
-                raise RuntimeError(f"send failed with {status}")
+                raise RuntimeError(f"request failed with {status}")
             latencies.append(time.perf_counter() - t0)
             sent += 1
     finally:
@@ -81,19 +90,30 @@ async def sender(
     return sent
 
 
+async def hammer(port: int, requests: list[bytes]) -> tuple[int, float, list[float]]:
+    """(acknowledged, elapsed seconds, latencies): one connection per request for SECONDS."""
+    latencies: list[float] = []
+    started = time.perf_counter()
+    deadline = started + SECONDS
+    counts = await asyncio.gather(*(sender(port, r, deadline, latencies) for r in requests))
+    return sum(counts), time.perf_counter() - started, latencies
+
+
 async def run_one(database_url: str | None) -> dict[str, float]:
     port = free_port()
-    async with node_process(port, database_url) as (url, db_url):
+    async with node_process(port, database_url) as (url, db_url, pid):
         channel, tokens = await setup(url)
-        latencies: list[float] = []
-        started = time.perf_counter()
-        deadline = started + SECONDS
-        counts = await asyncio.gather(
-            *(sender(port, channel, t, deadline, latencies) for t in tokens)
+        ceiling, ceiling_elapsed, _ = await hammer(port, [HEALTHZ] * SENDERS)
+        cpu_before = cpu_seconds(pid)
+        batches_before = await batch_counters(url)
+        acknowledged, elapsed, latencies = await hammer(
+            port, [send_request(channel, t) for t in tokens]
         )
-        elapsed = time.perf_counter() - started
+        node_cpu = cpu_seconds(pid) - cpu_before
+        batches_after = await batch_counters(url)
+        batches = batches_after[0] - batches_before[0]
+        items = batches_after[1] - batches_before[1]
         stored = await count_messages(db_url)
-    acknowledged = sum(counts)
     if stored < acknowledged:
         raise RuntimeError(f"{acknowledged} sends acknowledged but {stored} stored")
     return {
@@ -103,7 +123,23 @@ async def run_one(database_url: str | None) -> dict[str, float]:
         "acknowledged": acknowledged,
         "mean_ms": statistics.fmean(latencies) * 1000,
         "stored": stored,
+        "node_cpu_us": node_cpu / acknowledged * 1e6,
+        "node_cores": node_cpu / elapsed,
+        "batch": items / batches if batches else 0.0,
+        "healthz_per_s": ceiling / ceiling_elapsed,
     }
+
+
+async def batch_counters(url: str) -> tuple[float, float]:
+    """(batches, sends) written by the node's send group commit so far, from /metrics."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        text_ = (await http.get("/metrics")).text
+    values = {}
+    for line in text_.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("miaou_send_batches_total", "miaou_send_batch_items_total"):
+            values[name] = float(value)
+    return values["miaou_send_batches_total"], values["miaou_send_batch_items_total"]
 
 
 async def count_messages(database_url: str) -> int:
@@ -122,7 +158,9 @@ async def main(argv: list[str]) -> None:
     if pg:
         rows.append(("postgresql", await run_one(await fresh_postgres_database(pg))))
     print(f"POST /api/v1/channels/{{id}}/messages, {SENDERS} senders, {SECONDS:.0f} s each")
-    print(f"{'database':<12}{'sends/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'acked':>10}")
+    print(f"{'database':<12}{'sends/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'acked':>8}"
+          f"{'cpu us/send':>13}{'node cores':>12}{'batch':>7}{'healthz/s':>11}")  # fmt: skip
     for name, r in rows:
-        print(f"{name:<12}{r['sends_per_s']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-              f"{int(r['acknowledged']):>10}")  # fmt: skip
+        print(f"{name:<12}{r['sends_per_s']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+              f"{int(r['acknowledged']):>8}{r['node_cpu_us']:>13.0f}{r['node_cores']:>12.2f}"
+              f"{r['batch']:>7.1f}{r['healthz_per_s']:>11.0f}")  # fmt: skip

@@ -25,9 +25,16 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError("node did not become ready")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.asynccontextmanager
-async def node_process(port: int, database_url: str | None) -> AsyncIterator[tuple[str, str]]:
-    """Yield (node URL, database URL); SQLite in a temporary directory unless given."""
+async def node_process(port: int, database_url: str | None) -> AsyncIterator[tuple[str, str, int]]:
+    """Yield (node URL, database URL, node PID); SQLite in a temporary directory unless
+    given."""
     with tempfile.TemporaryDirectory() as data:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIAOU_")}
         env.update(MIAOU_RATELIMIT__ENABLED="false", MIAOU_LOG_LEVEL="warning")
@@ -39,7 +46,7 @@ async def node_process(port: int, database_url: str | None) -> AsyncIterator[tup
         try:
             url = f"http://127.0.0.1:{port}"
             await wait_ready(url)
-            yield url, env["MIAOU_DATABASE_URL"]
+            yield url, env["MIAOU_DATABASE_URL"], proc.pid
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

@@ -76,6 +76,7 @@ class Node:
         self.metrics = Metrics(
             database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
         )
+        self.messages.sends.on_batch = self.metrics.observe_send_batch
         self.litestar = self._build_litestar()
         self.asgi: ASGIApp = ObservabilityMiddleware(self.litestar, metrics=self.metrics)
 

@@ -69,6 +69,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trust_proxy: bool = False
     session_idle_days: int = 90
     max_sessions_per_user: int = 100
+    # How long a node trusts a token it authenticated without asking the database again;
+    # 0 disables the cache. Other nodes see a revoked token refused within this time.
+    auth_cache_seconds: float = 10.0
     # argon2id cost; RFC 9106's second recommended profile by default.
     password_time_cost: int = 3
     password_memory_kib: int = 65_536
@@ -141,6 +144,10 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("max_body_bytes must be at least 1024")
     if settings.max_attachment_bytes < 1:
         raise ConfigError("max_attachment_bytes must be at least 1")
+    if not 0 <= settings.auth_cache_seconds <= 300:  # NaN fails too
+        raise ConfigError(
+            f"auth_cache_seconds must be in 0..300, got {settings.auth_cache_seconds}"
+        )
     if settings.password_memory_kib < 8 or settings.password_time_cost < 1:
         raise ConfigError("password_memory_kib must be >= 8 and password_time_cost >= 1")
     for name in ("auth_per_ip", "api_per_ip", "api_per_user"):

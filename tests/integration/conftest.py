@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from chat_world import World, build_world
 
+from miaou.bus import Event
+
 
 @pytest.fixture
 async def world(node) -> AsyncIterator[World]:
@@ -14,3 +16,11 @@ async def world(node) -> AsyncIterator[World]:
     w = await build_world(node.url)
     yield w
     await w.close()
+
+
+@pytest.fixture
+def recorded(node) -> list[Event]:
+    """Every event the test's node publishes on its bus, in order."""
+    events: list[Event] = []
+    node.node.bus.subscribe(events.append)
+    return events

@@ -39,7 +39,6 @@ from chat_fixtures import (
 from PIL import Image
 from sqlalchemy import select, update
 
-from miaou.bus import Event
 from miaou.chat.media import clean_filename
 from miaou.chat.tables import attachments, messages
 from miaou.config import load_settings
@@ -53,13 +52,6 @@ CAP = 300_000
 @pytest.fixture
 async def node(start_node) -> RunningNode:
     return await start_node(ratelimit={"enabled": False}, max_attachment_bytes=CAP)
-
-
-@pytest.fixture
-def recorded(node: RunningNode) -> list[Event]:
-    events: list[Event] = []
-    node.node.bus.subscribe(events.append)
-    return events
 
 
 @pytest.fixture

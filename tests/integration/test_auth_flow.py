@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event, select, update
 
+from miaou.accounts import service
 from miaou.accounts.models import InviteCreate
+from miaou.accounts.tokens import token_hash
+from miaou.db.metadata import sessions, users
+from miaou.errors import Forbidden, Unauthorized
 from miaou.sdk import ApiError, Client
+from miaou.server import RunningNode
 
 PASSWORD = "correct horse battery"
 
@@ -266,3 +275,196 @@ async def test_sessions_survive_a_node_restart(start_node, make_client) -> None:
         assert (await client.me()).username == "olga"
     async with Client(second.url) as client:
         await client.login("olga", PASSWORD)
+
+
+# -- the token cache (miaou.accounts.token_cache) -----------------------------------------
+
+
+def cached(node: RunningNode, token: str) -> bool:
+    return token_hash(token) in node.node.accounts.token_cache
+
+
+@contextlib.contextmanager
+def statements(node: RunningNode) -> Iterator[list[str]]:
+    """Every SQL statement the node sends to its database inside the block."""
+    seen: list[str] = []
+    engine = node.node.db.engine.sync_engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_cached_authentication_reads_no_database(node, client) -> None:
+    auth = await client.register("pia", PASSWORD)
+    accounts = node.node.accounts
+    with statements(node) as first:
+        who = await accounts.authenticate(auth.token)
+    assert any("sessions" in s for s in first)  # the counter sees the cache miss's read
+    for _ in range(3):
+        with statements(node) as again:
+            assert await accounts.authenticate(auth.token) == who
+        assert again == []
+    assert str(who.user_id) == auth.user.id and str(who.session_id) == auth.session_id
+
+
+async def test_auth_cache_seconds_zero_reads_the_database_every_time(start_node) -> None:
+    node = await start_node(auth_cache_seconds=0)
+    async with Client(node.url) as client:
+        auth = await client.register("pia", PASSWORD)
+        await client.me()
+    assert not cached(node, auth.token)
+    with statements(node) as seen:
+        await node.node.accounts.authenticate(auth.token)
+    assert any("sessions" in s for s in seen)
+
+
+async def test_logout_refuses_a_cached_token_at_once(node, make_client) -> None:
+    main, other = make_client(), make_client()
+    await main.register("quinn", PASSWORD)
+    login = await other.login("quinn", PASSWORD)
+    await main.me()
+    await other.me()
+    assert cached(node, login.token) and cached(node, main.token)
+    await other.logout()
+    with pytest.raises(ApiError) as refused:
+        await make_client(token=login.token).me()
+    assert (refused.value.status, refused.value.code) == (401, "invalid_token")
+    assert cached(node, main.token)  # only the logged-out session was dropped
+    assert (await main.me()).username == "quinn"
+
+
+async def test_revoked_session_refuses_a_cached_token_at_once(node, make_client) -> None:
+    first, second = make_client(), make_client()
+    await first.register("rita", PASSWORD)
+    login = await second.login("rita", PASSWORD)
+    await second.me()
+    assert cached(node, login.token)
+    await first.revoke_session(login.session_id)
+    with pytest.raises(ApiError) as refused:
+        await second.me()
+    assert (refused.value.status, refused.value.code) == (401, "invalid_token")
+
+
+async def test_password_change_refuses_cached_other_sessions_at_once(node, make_client) -> None:
+    main, other, third = make_client(), make_client(), make_client()
+    await main.register("sven", PASSWORD)
+    await other.login("sven", PASSWORD)
+    await third.login("sven", PASSWORD)
+    for c in (main, other, third):
+        await c.me()
+        assert cached(node, c.token)
+    assert await main.change_password(PASSWORD, "a new passphrase") == 2
+    for c in (other, third):
+        with pytest.raises(ApiError) as refused:
+            await c.me()
+        assert refused.value.status == 401
+    assert cached(node, main.token)  # the session that changed it stays
+    assert (await main.me()).username == "sven"
+
+
+async def test_disabling_refuses_a_cached_token_at_once(node, make_client) -> None:
+    client = make_client()
+    auth = await client.register("tove", PASSWORD)
+    await client.me()
+    assert cached(node, auth.token)
+    await node.node.accounts.set_disabled("tove", True)
+    with pytest.raises(ApiError) as refused:
+        await client.me()
+    assert refused.value.status == 401  # disabling ended the session
+    with pytest.raises(ApiError) as login:
+        await make_client().login("tove", PASSWORD)
+    assert login.value.code == "account_disabled"
+    await node.node.accounts.set_disabled("tove", False)
+    again = make_client()
+    await again.login("tove", PASSWORD)
+    assert (await again.me()).username == "tove"
+
+
+async def test_pruned_sessions_refuse_a_cached_token_at_once(start_node) -> None:
+    node = await start_node(max_sessions_per_user=1)
+    async with Client(node.url) as old, Client(node.url) as new:
+        await old.register("ulla", PASSWORD)
+        await old.me()
+        assert cached(node, old.token or "")
+        await new.login("ulla", PASSWORD)  # over the cap: the older session goes
+        with pytest.raises(ApiError) as refused:
+            await old.me()
+        assert refused.value.status == 401
+        assert (await new.me()).username == "ulla"
+
+
+async def test_a_cached_entry_still_enforces_the_disabled_flag(node, client) -> None:
+    auth = await client.register("vera", PASSWORD)
+    # Disabled behind this node's back (sessions kept), so the cache is filled from it.
+    async with node.node.db.write() as conn:
+        await conn.execute(
+            update(users).where(users.c.id == int(auth.user.id)).values(disabled_at=1)
+        )
+    accounts = node.node.accounts
+    with pytest.raises(Forbidden):
+        await accounts.authenticate(auth.token)
+    assert cached(node, auth.token)
+    with statements(node) as seen, pytest.raises(Forbidden):
+        await accounts.authenticate(auth.token)
+    assert seen == []
+
+
+async def test_a_cached_session_is_touched_and_expires_when_idle(node, client, monkeypatch) -> None:
+    auth = await client.register("wim", PASSWORD)
+    accounts = node.node.accounts
+    await accounts.authenticate(auth.token)
+    entry = accounts.token_cache.get(token_hash(auth.token))
+    assert entry is not None
+    later = entry.last_used_at + service.TOUCH_EVERY_MS + 1
+    monkeypatch.setattr(service, "now_ms", lambda: later)
+    with statements(node) as touch:
+        await accounts.authenticate(auth.token)
+    updates = [s for s in touch if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 1 and "sessions" in updates[0]
+    assert not any("JOIN" in s.upper() for s in touch)  # the session was not read again
+    async with node.node.db.read() as conn:
+        stored = (
+            await conn.execute(
+                select(sessions.c.last_used_at).where(sessions.c.id == int(auth.session_id))
+            )
+        ).scalar_one()
+    assert stored == later
+    with statements(node) as quiet:  # the cached copy was touched too: no second write
+        await accounts.authenticate(auth.token)
+    assert quiet == []
+    idle = later + node.node.settings.session_idle_days * 86_400_000 + 1
+    monkeypatch.setattr(service, "now_ms", lambda: idle)
+    with statements(node) as expired, pytest.raises(Unauthorized):
+        await accounts.authenticate(auth.token)
+    assert expired == []
+
+
+async def test_other_nodes_refuse_a_revoked_token_within_the_ttl(start_node) -> None:
+    a = await start_node(worker_id=1)
+    b = await start_node(worker_id=2)
+    clock = [0.0]
+    b.node.accounts.token_cache.clock = lambda: clock[0]
+    ttl = b.node.settings.auth_cache_seconds
+    async with Client(a.url) as on_a, Client(b.url, rate_limit_retries=0) as on_b:
+        await on_a.register("xia", PASSWORD)
+        on_b.token = on_a.token
+        await on_a.me()
+        await on_b.me()
+        await on_a.logout()
+        async with Client(a.url, token=on_b.token) as again_on_a:
+            with pytest.raises(ApiError):
+                await again_on_a.me()
+        # Node b was not told: it trusts its cached entry for up to the TTL ...
+        clock[0] += ttl - 0.01
+        assert (await on_b.me()).username == "xia"
+        # ... and no longer.
+        clock[0] += 0.01
+        with pytest.raises(ApiError) as refused:
+            await on_b.me()
+        assert refused.value.status == 401

@@ -47,13 +47,6 @@ async def node(start_node) -> RunningNode:
 
 
 @pytest.fixture
-def recorded(node: RunningNode) -> list[Event]:
-    events: list[Event] = []
-    node.node.bus.subscribe(events.append)
-    return events
-
-
-@pytest.fixture
 async def owner(make_client) -> Person:
     return await person(make_client, "owner")
 

@@ -1,6 +1,9 @@
 """Account use cases: register, log in and out, sessions, profile, password change.
 
 Each method authorises, validates, and writes in one transaction; it returns after commit.
+Bearer tokens are authenticated through :mod:`miaou.accounts.token_cache`: every method that
+deletes sessions or disables a user invalidates that cache right after its commit (in a
+``finally``, so a commit cut short by cancellation still invalidates).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from miaou.accounts.models import (
     validate_username,
 )
 from miaou.accounts.passwords import Passwords
+from miaou.accounts.token_cache import TokenCache
 from miaou.accounts.tokens import looks_like_token, new_token, token_hash
 from miaou.config import Settings
 from miaou.db.engine import Database
@@ -65,6 +69,7 @@ class AccountService:
         self.db = db
         self.passwords = passwords
         self.settings = settings
+        self.token_cache = TokenCache(settings.auth_cache_seconds)
 
     # -- registration -------------------------------------------------------------------
     async def register(
@@ -91,7 +96,7 @@ class AccountService:
                     errors={"invite_code": ["is not valid"]},
                 )
             await store.insert_user(conn, **values)
-            token, session_id = await self._open_session(
+            token, session_id, _ = await self._open_session(
                 conn, values["id"], values["created_at"], user_agent, ip
             )
             row = await store.user_by_id(conn, values["id"])
@@ -147,15 +152,24 @@ class AccountService:
         if self.passwords.needs_rehash(row.password_hash):
             new_hash = await self.passwords.hash(body.password)
         now = now_ms()
-        async with self.db.write() as conn:
-            if new_hash:
-                await store.update_user(conn, row.id, password_hash=new_hash)
-            token, session_id = await self._open_session(conn, row.id, now, user_agent, ip)
+        pruned, session_id = 0, None
+        try:
+            async with self.db.write() as conn:
+                if new_hash:
+                    await store.update_user(conn, row.id, password_hash=new_hash)
+                token, session_id, pruned = await self._open_session(
+                    conn, row.id, now, user_agent, ip
+                )
+        finally:
+            if pruned:  # sessions over the cap, or idle, are gone
+                self.token_cache.invalidate_user(row.id, keep_session=session_id)
         return AuthResult(token=token, session_id=str(session_id), user=me_view(row))
 
     async def _open_session(
         self, conn: Any, user_id: int, now: int, user_agent: str, ip: str
-    ) -> tuple[str, int]:
+    ) -> tuple[str, int, int]:
+        """A new session for the user; returns its token, its id and how many old sessions
+        were pruned (the caller invalidates cached tokens after commit)."""
         token = new_token()
         session_id = ids.new_id()
         await store.insert_session(
@@ -168,34 +182,57 @@ class AccountService:
             user_agent=user_agent[:256],
             ip=ip[:64],
         )
-        await store.prune_sessions(
+        pruned = await store.prune_sessions(
             conn,
             user_id,
             keep_newest=self.settings.max_sessions_per_user,
             idle_before=now - self.settings.session_idle_days * 86_400_000,
         )
-        return token, session_id
+        return token, session_id, pruned
 
     async def authenticate(self, token: str) -> Principal:
-        """The principal behind a bearer token, or :class:`Unauthorized`."""
+        """The principal behind a bearer token, or :class:`Unauthorized`.
+
+        A token authenticated in the last ``auth_cache_seconds`` is answered from the token
+        cache without reading the database; the checks below apply either way.
+        """
         if not looks_like_token(token):
             raise Unauthorized("Invalid token.", code="invalid_token")
+        key = token_hash(token)
         now = now_ms()
-        async with self.db.read() as conn:
-            row = await store.session_with_user(conn, token_hash(token))
-        idle_limit = self.settings.session_idle_days * 86_400_000
-        if row is None or now - row.last_used_at > idle_limit:
+        auth = self.token_cache.get(key)
+        if auth is None:
+            generation = self.token_cache.generation  # before the read: see token_cache
+            async with self.db.read() as conn:
+                row = await store.session_with_user(conn, key)
+            if row is None:  # unknown tokens are never cached
+                raise Unauthorized("Invalid or expired token.", code="invalid_token")
+            auth = self.token_cache.put(
+                key,
+                user_id=row.id,
+                session_id=row.session_id,
+                is_admin=bool(row.is_admin),
+                disabled=row.disabled_at is not None,
+                last_used_at=row.last_used_at,
+                generation=generation,
+            )
+        if now - auth.last_used_at > self.settings.session_idle_days * 86_400_000:
             raise Unauthorized("Invalid or expired token.", code="invalid_token")
-        if row.disabled_at is not None:
+        if auth.disabled:
             raise Forbidden("This account is disabled.", code="account_disabled")
-        if now - row.last_used_at > TOUCH_EVERY_MS:
+        if now - auth.last_used_at > TOUCH_EVERY_MS:
+            # Set before the write, so requests racing this one do not write it too.
+            auth.last_used_at = now
             async with self.db.write() as conn:
-                await store.touch_session(conn, row.session_id, now)
-        return Principal(user_id=row.id, session_id=row.session_id, is_admin=bool(row.is_admin))
+                await store.touch_session(conn, auth.session_id, now)
+        return Principal(user_id=auth.user_id, session_id=auth.session_id, is_admin=auth.is_admin)
 
     async def logout(self, who: Principal) -> None:
-        async with self.db.write() as conn:
-            await store.delete_session(conn, who.user_id, who.session_id)
+        try:
+            async with self.db.write() as conn:
+                await store.delete_session(conn, who.user_id, who.session_id)
+        finally:
+            self.token_cache.invalidate_session(who.user_id, who.session_id)
 
     async def sessions(self, who: Principal) -> list[Session]:
         async with self.db.read() as conn:
@@ -210,9 +247,12 @@ class AccountService:
         return self._session_view(row, who)
 
     async def revoke_session(self, who: Principal, session_id: int) -> None:
-        async with self.db.write() as conn:
-            if not await store.delete_session(conn, who.user_id, session_id):
-                raise NotFound("No such session.", code="unknown_session")
+        try:
+            async with self.db.write() as conn:
+                if not await store.delete_session(conn, who.user_id, session_id):
+                    raise NotFound("No such session.", code="unknown_session")
+        finally:
+            self.token_cache.invalidate_session(who.user_id, session_id)
 
     @staticmethod
     def _session_view(row: Row[Any], who: Principal) -> Session:
@@ -239,9 +279,14 @@ class AccountService:
             )
         validate_password(body.new_password, username=row.username, field="new_password")
         new_hash = await self.passwords.hash(body.new_password)
-        async with self.db.write() as conn:
-            await store.update_user(conn, who.user_id, password_hash=new_hash, updated_at=now_ms())
-            return await store.delete_other_sessions(conn, who.user_id, keep=who.session_id)
+        try:
+            async with self.db.write() as conn:
+                await store.update_user(
+                    conn, who.user_id, password_hash=new_hash, updated_at=now_ms()
+                )
+                return await store.delete_other_sessions(conn, who.user_id, keep=who.session_id)
+        finally:
+            self.token_cache.invalidate_user(who.user_id, keep_session=who.session_id)
 
     # -- profiles -----------------------------------------------------------------------
     async def me(self, who: Principal) -> Me:
@@ -279,13 +324,19 @@ class AccountService:
 
     async def set_disabled(self, username: str, disabled: bool) -> Row[Any]:
         key = username_key(username.strip())
-        async with self.db.write() as conn:
-            row = await store.user_by_key(conn, key)
-            if row is None:
-                raise NotFound(f"No user named {username!r}.", code="unknown_user")
-            await store.update_user(
-                conn, row.id, disabled_at=now_ms() if disabled else None, updated_at=now_ms()
-            )
-            if disabled:  # a disabled account keeps no live session
-                await store.delete_other_sessions(conn, row.id, keep=None)
+        user_id = None
+        try:
+            async with self.db.write() as conn:
+                row = await store.user_by_key(conn, key)
+                if row is None:
+                    raise NotFound(f"No user named {username!r}.", code="unknown_user")
+                user_id = row.id
+                await store.update_user(
+                    conn, row.id, disabled_at=now_ms() if disabled else None, updated_at=now_ms()
+                )
+                if disabled:  # a disabled account keeps no live session
+                    await store.delete_other_sessions(conn, row.id, keep=None)
+        finally:
+            if user_id is not None:
+                self.token_cache.invalidate_user(user_id)
         return row

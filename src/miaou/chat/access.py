@@ -8,9 +8,10 @@ a thing but lacks the permission for an action gets 403 ``missing_permissions``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -144,35 +145,75 @@ class ChannelAccess:
             raise missing(permission)
 
 
+Pair = tuple[int, int]
+
+
+def pairs_in(left: Any, right: Any, pairs: Sequence[tuple[Any, Any]]) -> Any:
+    """``(left, right) IN pairs``, spelled plainly for the common single pair."""
+    if len(pairs) == 1:
+        return (left == pairs[0][0]) & (right == pairs[0][1])
+    return tuple_(left, right).in_(pairs)
+
+
 async def guild_access(
     conn: AsyncConnection, guild_id: int, user_id: int, now_ms: int
 ) -> GuildAccess:
-    # Two queries on every authorised request: guild with membership, roles with mine marked.
+    standing = await guild_accesses(conn, [(guild_id, user_id)], now_ms)
+    found = standing.get((guild_id, user_id))
+    if found is None:  # no such guild, or not a member: the same answer
+        raise unknown_guild()
+    return found
+
+
+async def guild_accesses(
+    conn: AsyncConnection, pairs: Collection[Pair], now_ms: int
+) -> dict[Pair, GuildAccess]:
+    """The standing of each (guild id, user id) that is a membership, in two queries
+    whatever the number of pairs (a batch of sends checks all its senders at once).
+    Pairs missing from the answer are not members, or the guild does not exist."""
+    wanted = list(set(pairs))
+    if not wanted:
+        return {}
     # The joined row carries both tables' columns (no names collide): it serves as both.
-    row = (
+    rows = (
         await conn.execute(
             select(guilds, members)
             .join(members, members.c.guild_id == guilds.c.id)
-            .where(guilds.c.id == guild_id, members.c.user_id == user_id)
+            .where(pairs_in(members.c.guild_id, members.c.user_id, wanted))
         )
-    ).first()
-    if row is None:  # no such guild, or not a member: the same answer
-        raise unknown_guild()
-    held = member_roles.c.user_id.label("held_by_member")
-    role_rows = list(
-        (
-            await conn.execute(
-                select(roles, held)
-                .outerjoin(
-                    member_roles,
-                    (member_roles.c.role_id == roles.c.id) & (member_roles.c.user_id == user_id),
-                )
-                .where(roles.c.guild_id == guild_id)
+    ).all()
+    if not rows:
+        return {}
+    guild_ids = list({r.guild_id for r in rows})
+    user_ids = list({r.user_id for r in rows})
+    # Each role once per member of ours who holds it, or once with no holder.
+    holder = member_roles.c.user_id.label("held_by")
+    role_rows = (
+        await conn.execute(
+            select(roles, holder)
+            .outerjoin(
+                member_roles,
+                (member_roles.c.role_id == roles.c.id) & member_roles.c.user_id.in_(user_ids),
             )
-        ).all()
-    )
-    mine = frozenset(r.id for r in role_rows if r.held_by_member is not None)
-    return GuildAccess(row, row, role_rows, mine, now_ms)
+            .where(roles.c.guild_id.in_(guild_ids))
+        )
+    ).all()
+    guild_roles: dict[int, dict[int, Row[Any]]] = {g: {} for g in guild_ids}
+    held: dict[Pair, set[int]] = {}
+    for role in role_rows:
+        guild_roles[role.guild_id][role.id] = role
+        if role.held_by is not None:
+            held.setdefault((role.guild_id, role.held_by), set()).add(role.id)
+    return {
+        (row.guild_id, row.user_id): GuildAccess(
+            row,
+            row,
+            list(guild_roles[row.guild_id].values()),
+            frozenset(held.get((row.guild_id, row.user_id), ())),
+            now_ms,
+        )
+        for row in rows
+    }
 
 
 async def overwrites_by_channel(
@@ -198,38 +239,74 @@ async def channel_access(
     conn: AsyncConnection, channel_id: int, user_id: int, now_ms: int
 ) -> ChannelAccess:
     """The caller's permissions in a channel; 404 if they cannot view it."""
-    channel = (await conn.execute(select(channels).where(channels.c.id == channel_id))).first()
-    if channel is None:
+    found = (await channel_accesses(conn, [(channel_id, user_id)], now_ms)).get(
+        (channel_id, user_id)
+    )
+    if found is None:
         raise unknown_channel()
-    if channel.guild_id is None:  # DM or group DM
-        recipient = (
-            await conn.execute(
-                select(channel_recipients.c.user_id).where(
-                    channel_recipients.c.channel_id == channel_id,
-                    channel_recipients.c.user_id == user_id,
-                )
+    return found
+
+
+async def channel_accesses(
+    conn: AsyncConnection, pairs: Collection[Pair], now_ms: int
+) -> dict[Pair, ChannelAccess]:
+    """Permissions of each (channel id, user id) whose user can view the channel, with a
+    fixed number of queries whatever the number of pairs. A pair missing from the answer
+    is a channel that does not exist or that its user cannot see: both are 404."""
+    wanted = list(set(pairs))
+    channel_rows = (
+        await conn.execute(select(channels).where(channels.c.id.in_({c for c, _ in wanted})))
+    ).all()
+    by_id = {row.id: row for row in channel_rows}
+    wanted = [(c, u) for c, u in wanted if c in by_id]
+    found: dict[Pair, ChannelAccess] = {}
+
+    dm_pairs = [(c, u) for c, u in wanted if by_id[c].guild_id is None]
+    if dm_pairs:
+        recipients = await conn.execute(
+            select(channel_recipients.c.channel_id, channel_recipients.c.user_id).where(
+                pairs_in(channel_recipients.c.channel_id, channel_recipients.c.user_id, dm_pairs)
             )
-        ).first()
-        if recipient is None:
-            raise unknown_channel()
-        return ChannelAccess(channel, None, DM_PERMISSIONS)
-    try:
-        guild = await guild_access(conn, channel.guild_id, user_id, now_ms)
-    except NotFound:
-        raise unknown_channel() from None
-    if channel.type in THREAD_TYPES:
-        permissions = guild.in_thread(await channel_overwrites(conn, channel.parent_id))
-        if (
-            channel.type == ChannelType.PRIVATE_THREAD
-            and Permission.MANAGE_THREADS not in permissions
-            and not await is_thread_member(conn, channel_id, user_id)
-        ):
-            permissions = Permission(0)
-    else:
-        permissions = guild.in_channel(await channel_overwrites(conn, channel_id))
-    if Permission.VIEW_CHANNEL not in permissions:
-        raise unknown_channel()
-    return ChannelAccess(channel, guild, permissions)
+        )
+        for channel_id, user_id in recipients.all():
+            found[(channel_id, user_id)] = ChannelAccess(by_id[channel_id], None, DM_PERMISSIONS)
+
+    guild_pairs = [(c, u) for c, u in wanted if by_id[c].guild_id is not None]
+    standing = await guild_accesses(conn, {(by_id[c].guild_id, u) for c, u in guild_pairs}, now_ms)
+    guild_pairs = [(c, u) for c, u in guild_pairs if (by_id[c].guild_id, u) in standing]
+    # Threads take their parent channel's overwrites.
+    source = {c: by_id[c].parent_id if by_id[c].type in THREAD_TYPES else c for c, _ in guild_pairs}
+    overwrite_rows = await overwrites_by_channel(conn, list(set(source.values())))
+    computed: dict[Pair, Permission] = {}
+    for channel_id, user_id in guild_pairs:
+        guild = standing[(by_id[channel_id].guild_id, user_id)]
+        rows = overwrite_rows[source[channel_id]]
+        is_thread = by_id[channel_id].type in THREAD_TYPES
+        computed[(channel_id, user_id)] = (
+            guild.in_thread(rows) if is_thread else guild.in_channel(rows)
+        )
+    # A private thread is visible to its members and to those who manage threads.
+    private = [
+        pair
+        for pair, permissions in computed.items()
+        if by_id[pair[0]].type == ChannelType.PRIVATE_THREAD
+        and Permission.MANAGE_THREADS not in permissions
+    ]
+    if private:
+        joined = await conn.execute(
+            select(thread_members.c.channel_id, thread_members.c.user_id).where(
+                pairs_in(thread_members.c.channel_id, thread_members.c.user_id, private)
+            )
+        )
+        inside = {(c, u) for c, u in joined.all()}
+        for pair in private:
+            if pair not in inside:
+                computed[pair] = Permission(0)
+    for (channel_id, user_id), permissions in computed.items():
+        if Permission.VIEW_CHANNEL in permissions:
+            guild = standing[(by_id[channel_id].guild_id, user_id)]
+            found[(channel_id, user_id)] = ChannelAccess(by_id[channel_id], guild, permissions)
+    return found
 
 
 async def is_thread_member(conn: AsyncConnection, channel_id: int, user_id: int) -> bool:

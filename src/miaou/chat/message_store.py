@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from sqlalchemy import case, func, select
@@ -275,7 +276,7 @@ async def reaction_summaries(
 
 
 def message_view(
-    row: Row[Any],
+    row: Row[Any] | SimpleNamespace,
     people: Mapping[int, User],
     reaction_list: list[Reaction] | Any = UNSET,
     nonce: str | int | None = None,

@@ -2,12 +2,8 @@
 
 Each write is one transaction through the outbox: check, write, commit, then publish. The
 events go to the guild's stream (the channel id is in the payload) or, for a DM, to the
-channel's stream. Reactions are in :mod:`miaou.chat.reactions`.
-
-Idempotent send: a ``nonce`` from the same author within five minutes returns the first
-message and creates nothing. The ``message_nonces`` primary key decides races: of two
-concurrent sends with one nonce, the second's insert fails and it answers with the first's
-message. A nonce older than the window is taken over by the new message.
+channel's stream. Sends share transactions (group commit, :mod:`miaou.chat.sends`, where
+the nonce rules are); reactions are in :mod:`miaou.chat.reactions`.
 """
 
 from __future__ import annotations
@@ -16,57 +12,55 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
 from miaou.bus import Event
 from miaou.chat import audit, mentions
-from miaou.chat.access import ChannelAccess, channel_access, missing
-from miaou.chat.attachment_rows import insert_attachments
+from miaou.chat.access import channel_access, missing
 from miaou.chat.attachments import BlobStore
 from miaou.chat.media import MediaInspector, StoredFile
 from miaou.chat.message_models import (
-    CONTENT_MAX,
     HISTORY_LIMIT_MAX,
-    NONCE_MAX,
     UNSET,
-    AllowedMentions,
     Message,
     MessageCreate,
     MessageDeleted,
     MessagePatch,
-    MessageReferenceBody,
-    MessageType,
     MessageVersion,
     PinsUpdate,
 )
 from miaou.chat.message_store import (
     find_message,
     lock_channel,
-    message_view,
     message_views,
     resolve_mentions,
     stream_of,
-    users_by_id,
 )
-from miaou.chat.models import TEXT_TYPES, THREAD_TYPES
 from miaou.chat.outbox import Outbox
 from miaou.chat.permissions import Permission
 from miaou.chat.reactions import ReactionService
+from miaou.chat.sends import (
+    Outcome,
+    SendDraft,
+    check_allowed_mentions,
+    clean_content,
+    draft,
+    write_sends,
+)
 from miaou.chat.tables import (
     attachments,
     channels,
-    members,
     message_nonces,
     message_versions,
     messages,
     reactions,
 )
-from miaou.config import MAX_ATTACHMENTS, Settings
-from miaou.errors import Conflict, Forbidden, InvalidInput, RateLimited
+from miaou.config import Settings
+from miaou.db.group_commit import GroupCommit
+from miaou.errors import Forbidden, InvalidInput
 from miaou.ids import now_ms
 
 NONCE_WINDOW_MS = 5 * 60 * 1000
@@ -81,44 +75,10 @@ def _invalid(field: str, problem: str, code: str = "invalid_input") -> InvalidIn
     return InvalidInput(f"Invalid {field}: {problem}.", code=code, errors={field: [problem]})
 
 
-def clean_content(raw: str, *, allow_empty: bool = False) -> str:
-    """Surrounding whitespace is dropped (Discord does); the markdown source is kept as is.
-    ``allow_empty``: a message with attachments needs no text."""
-    content = raw.strip()
-    if not (0 if allow_empty else 1) <= len(content) <= CONTENT_MAX:
-        raise _invalid("content", f"must be 1 to {CONTENT_MAX} characters", "invalid_content")
-    return content
-
-
-def clean_nonce(nonce: str | int | None) -> str | None:
-    """Stored as text: the integer 12 and the string "12" are the same nonce."""
-    if nonce is None:
-        return None
-    text = str(nonce)
-    if isinstance(nonce, bool) or not 1 <= len(text) <= NONCE_MAX:
-        raise _invalid("nonce", f"must be an integer or a string of 1 to {NONCE_MAX} characters")
-    return text
-
-
-def check_allowed_mentions(allowed: AllowedMentions | None) -> None:
-    if allowed is None:
-        return
-    for kind in ("users", "roles"):
-        listed: list[str] = getattr(allowed, kind)
-        if listed and kind in allowed.parse:
-            raise _invalid("allowed_mentions", f'"{kind}" in parse and a {kind} list exclude')
-        if len(listed) > 100:
-            raise _invalid("allowed_mentions", f"at most 100 {kind}")
-
-
 def history_limit(limit: int) -> int:
     if not 1 <= limit <= HISTORY_LIMIT_MAX:
         raise _invalid("limit", f"must be between 1 and {HISTORY_LIMIT_MAX}")
     return limit
-
-
-class _NonceTaken(Exception):
-    """Another transaction claimed the nonce between our check and our write."""
 
 
 class MessageService:
@@ -132,6 +92,7 @@ class MessageService:
         # Attachment files; the rows are written with their message, in send().
         self.blobs = BlobStore(settings.effective_media_dir)
         self.media = MediaInspector(self.blobs)
+        self.sends: GroupCommit[SendDraft, Message] = GroupCommit(self._write_sends)
 
     def _event(self, type_: str, channel: Row[Any], payload: object) -> Event:
         return self.outbox.event(type_, stream_of(channel), payload)
@@ -145,214 +106,14 @@ class MessageService:
         files: Sequence[StoredFile] = (),
     ) -> Message:
         """``files`` are already in the blob store (``miaou.chat.uploads``); their rows are
-        written in this message's transaction, so a refused send leaves none."""
-        if len(files) > MAX_ATTACHMENTS:
-            raise _invalid("files", f"at most {MAX_ATTACHMENTS} files", "max_attachments")
-        content = clean_content(body.content, allow_empty=bool(files))
-        nonce = clean_nonce(body.nonce)
-        check_allowed_mentions(body.allowed_mentions)
-        parsed = mentions.parse(content)
-        now = self.clock()
+        written in this message's transaction, so a refused send leaves none. Concurrent
+        sends share transactions (:mod:`miaou.chat.sends`); this returns once this one is
+        committed."""
+        return await self.sends.submit(draft(user_id, channel_id, body, files))
+
+    async def _write_sends(self, items: Sequence[SendDraft]) -> list[Outcome]:
         async with self.outbox.write() as (conn, events):
-            access = await channel_access(conn, channel_id, user_id, now)
-            channel = access.channel
-            if channel.type not in TEXT_TYPES:
-                raise InvalidInput(
-                    "Messages cannot be sent in this type of channel.", code="invalid_channel_type"
-                )
-            is_thread = channel.type in THREAD_TYPES
-            access.require(
-                Permission.SEND_MESSAGES_IN_THREADS if is_thread else Permission.SEND_MESSAGES
-            )
-            if is_thread and channel.locked and not access.has(Permission.MANAGE_THREADS):
-                raise Forbidden("This thread is locked.", code="thread_locked")
-            if files:
-                access.require(Permission.ATTACH_FILES)
-            slowmode = self._slowmode_seconds(access)
-            if slowmode:
-                # Serialise this member's sends (PostgreSQL) so two cannot both pass the check.
-                await conn.execute(
-                    select(members.c.user_id)
-                    .where(members.c.guild_id == channel.guild_id, members.c.user_id == user_id)
-                    .with_for_update()
-                )
-            stale = False
-            if nonce is not None:
-                first = await self._nonce_owner(conn, user_id, nonce)
-                if first is not None and first.created_at >= now - NONCE_WINDOW_MS:
-                    return await self._first_send(conn, first.message_id, channel_id, body.nonce)
-                stale = first is not None
-            if slowmode:
-                await self._check_slowmode(conn, channel_id, user_id, slowmode, now)
-            reference_id, replied_author = await self._reference(
-                conn, channel_id, body.message_reference
-            )
-            allowed = body.allowed_mentions
-            found = await resolve_mentions(
-                conn, access, parsed, allowed, now,
-                replied_author=replied_author if allowed and allowed.replied_user else None,
-            )  # fmt: skip
-            message_id = ids.new_id()
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(
-                        messages.insert().values(
-                            id=message_id, channel_id=channel_id, guild_id=channel.guild_id,
-                            author_id=user_id, content=content, reference_id=reference_id,
-                            type=MessageType.REPLY if reference_id else MessageType.DEFAULT,
-                            mention_everyone=found.everyone, mentions=found.users,
-                            mention_roles=found.roles, mention_channels=found.channels,
-                            has_link=parsed.has_link, has_attachments=bool(files),
-                        )
-                    )  # fmt: skip
-                    if nonce is not None:
-                        await self._claim_nonce(conn, user_id, nonce, message_id, now, stale)
-            except (IntegrityError, _NonceTaken):
-                first = await self._nonce_owner(conn, user_id, nonce) if nonce else None
-                if first is None:
-                    raise
-                return await self._first_send(conn, first.message_id, channel_id, body.nonce)
-            attached = await insert_attachments(
-                conn, files, message_id=message_id, channel_id=channel_id,
-                uploader_id=user_id, now=now,
-            )  # fmt: skip
-            await self._bump_channel(conn, channel_id, message_id)
-            row = await find_message(conn, channel_id, message_id)
-            # A new message has no reactions yet: no need to ask the database.
-            people = await users_by_id(conn, {user_id, *found.users})
-            result = message_view(row, people, [], body.nonce, attached)
-            event_view = msgspec.structs.replace(result, reactions=UNSET)
-            events.append(self._event("MESSAGE_CREATE", channel, event_view))
-            if is_thread and channel.archived:
-                # A message reopens an archived thread (locked ones were refused above).
-                await conn.execute(
-                    update(channels)
-                    .where(channels.c.id == channel_id)
-                    .values(archived=False, archive_timestamp=now)
-                )
-                reopened = {"id": str(channel_id), "archived": False}
-                events.append(self._event("THREAD_UPDATE", channel, reopened))
-        return result
-
-    async def _bump_channel(self, conn: AsyncConnection, channel_id: int, message_id: int) -> None:
-        last = channels.c.last_message_id
-        await conn.execute(
-            update(channels)
-            .where(channels.c.id == channel_id)
-            .values(
-                # Concurrent sends may commit out of id order: never move it backwards.
-                last_message_id=case(
-                    (or_(last.is_(None), last < message_id), message_id), else_=last
-                ),
-                message_count=channels.c.message_count + 1,
-            )
-        )
-
-    def _slowmode_seconds(self, access: ChannelAccess) -> int:
-        seconds: int = access.channel.rate_limit_per_user or 0
-        if not seconds or access.permissions & SLOWMODE_BYPASS or access.guild is None:
-            return 0
-        return seconds
-
-    async def _check_slowmode(
-        self, conn: AsyncConnection, channel_id: int, user_id: int, seconds: int, now: int
-    ) -> None:
-        window = seconds * 1000
-        # Ids are time-sortable: only the window's messages of this channel are scanned.
-        last = await conn.execute(
-            select(messages.c.id)
-            .where(
-                messages.c.channel_id == channel_id,
-                messages.c.id >= ids.smallest_id_at(now - window),
-                messages.c.author_id == user_id,
-            )
-            .order_by(messages.c.id.desc())
-            .limit(1)
-        )
-        last_id = last.scalar()
-        if last_id is not None:
-            wait_ms = ids.id_time_ms(last_id) + window - now
-            if wait_ms > 0:
-                error = RateLimited(
-                    wait_ms / 1000, f"Slow mode: one message every {seconds} s in this channel."
-                )
-                error.code = "slowmode"
-                raise error
-
-    async def _nonce_owner(
-        self, conn: AsyncConnection, user_id: int, nonce: str
-    ) -> Row[Any] | None:
-        query = select(message_nonces).where(
-            message_nonces.c.author_id == user_id, message_nonces.c.nonce == nonce
-        )
-        return (await conn.execute(query)).first()
-
-    async def _claim_nonce(
-        self,
-        conn: AsyncConnection,
-        user_id: int,
-        nonce: str,
-        message_id: int,
-        now: int,
-        stale: bool,
-    ) -> None:
-        if not stale:
-            # Raises IntegrityError if a concurrent send inserted it first.
-            await conn.execute(
-                message_nonces.insert().values(
-                    author_id=user_id, nonce=nonce, message_id=message_id, created_at=now
-                )
-            )
-            return
-        # Take over an expired nonce, unless a concurrent send took it over first: the row
-        # lock makes us wait for it, and then the re-checked condition no longer holds.
-        taken = await conn.execute(
-            update(message_nonces)
-            .where(
-                message_nonces.c.author_id == user_id,
-                message_nonces.c.nonce == nonce,
-                message_nonces.c.created_at < now - NONCE_WINDOW_MS,
-            )
-            .values(message_id=message_id, created_at=now)
-        )
-        if taken.rowcount != 1:
-            raise _NonceTaken
-
-    async def _first_send(
-        self, conn: AsyncConnection, message_id: int, channel_id: int, nonce: str | int | None
-    ) -> Message:
-        row = (await conn.execute(select(messages).where(messages.c.id == message_id))).one()
-        if row.channel_id != channel_id:
-            raise Conflict(
-                "This nonce was used for a message in another channel.",
-                code="nonce_in_use",
-                errors={"nonce": ["was used in another channel within 5 minutes"]},
-            )
-        return (await message_views(conn, [row], row.author_id, nonce=nonce))[0]
-
-    async def _reference(
-        self, conn: AsyncConnection, channel_id: int, ref: MessageReferenceBody | None
-    ) -> tuple[int | None, int | None]:
-        """(referenced message id, its author) of a reply: a live message of this channel."""
-        if ref is None:
-            return None, None
-        message_id = ids.parse_id(ref.message_id)
-        same_channel = ref.channel_id is None or ids.parse_id(ref.channel_id) == channel_id
-        row = None
-        if message_id is not None and same_channel:
-            query = select(messages.c.id, messages.c.author_id).where(
-                messages.c.id == message_id,
-                messages.c.channel_id == channel_id,
-                messages.c.deleted_at.is_(None),
-            )
-            row = (await conn.execute(query)).first()
-        if row is None:
-            if ref.fail_if_not_exists or not same_channel:
-                raise _invalid(
-                    "message_reference", "must be a message of this channel", "invalid_reference"
-                )
-            return None, None
-        return row.id, row.author_id
+            return await write_sends(conn, events, items, self.clock(), self._event)
 
     # -- edit ---------------------------------------------------------------------------
     async def edit(

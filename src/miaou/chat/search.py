@@ -284,7 +284,7 @@ async def search_guild(
     """Search a guild as ``user_id``: 404 ``unknown_guild`` unless a member; channels the
     caller cannot read never contribute, and asking for one is the same as asking for a
     channel with no matches (its existence is not revealed)."""
-    async with db.read() as conn:
+    async with db.read(offload=True) as conn:
         access = await guild_access(conn, guild_id, user_id, now if now is not None else now_ms())
         channel_ids = await readable_channels(conn, access)
         if filters.channel_ids is not None:

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from miaou import ids
 from miaou.chat.access import ChannelAccess, channel_access, is_thread_member, unknown_channel
 from miaou.chat.message_models import MessageCreate
-from miaou.chat.messages import MessageService, clean_content
+from miaou.chat.messages import MessageService
 from miaou.chat.models import THREAD_TYPES, Channel, ChannelPatch, ChannelType
 from miaou.chat.outbox import Outbox, guild_stream
 from miaou.chat.permissions import Permission
+from miaou.chat.sends import clean_content
 from miaou.chat.tables import channels, messages, thread_members
 from miaou.chat.views import channel_view
 from miaou.errors import Forbidden, InvalidInput, NotFound

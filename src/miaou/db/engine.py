@@ -1,14 +1,19 @@
 """The database handle: one async engine, with transactions shaped for each engine.
 
-SQLite runs in WAL mode with foreign keys on and a busy timeout. Its driver's implicit
-transactions are turned off so that we emit BEGIN ourselves: read transactions use a plain
-(deferred) BEGIN, write transactions ``BEGIN IMMEDIATE``, which takes the write lock up front.
-Without that, two transactions that read and then write deadlock on the lock upgrade and one
-fails with "database is locked" whatever the busy timeout.
+SQLite runs in WAL mode with foreign keys on and a busy timeout, its calls inline on the
+event loop (:mod:`miaou.db.sqlite_inline` says why and what that requires). Its driver's
+implicit transactions are turned off so that we emit BEGIN ourselves: read transactions use
+a plain (deferred) BEGIN, write transactions ``BEGIN IMMEDIATE``, which takes the write lock
+up front. Without that, two transactions that read and then write deadlock on the lock
+upgrade and one fails with "database is locked" whatever the busy timeout. This process's
+write transactions queue on an asyncio lock first, so an inline BEGIN IMMEDIATE never waits
+for another transaction of the same process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from miaou.db import sqlite_inline
 from miaou.errors import Unavailable
 
 _WRITE = "miaou_write"
@@ -30,10 +36,18 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {}
+        # One process's SQLite writers take turns here rather than in a blocking BEGIN.
+        self._sqlite_writers: asyncio.Lock | None = None
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 10}
+            path = parsed.database or ":memory:"
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["async_creator"] = sqlite_inline.connector(path)
+            if path != ":memory:":
+                # Opening one costs more than a small query (the pragmas): keep enough open
+                # for the requests in flight, rather than closing the overflow after each.
+                kwargs.update(pool_size=4 * pool_size, max_overflow=4 * pool_size)
+            self._sqlite_writers = asyncio.Lock()
         else:
             # No pre-ping: it doubles the round trips of every checkout. A connection found
             # dead fails its request with Unavailable and is replaced by the pool.
@@ -47,18 +61,44 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction for reading: one consistent snapshot."""
-        async with _translated(), self.engine.connect() as conn, conn.begin():
-            yield conn
+    async def read(self, *, offload: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A transaction for reading: one consistent snapshot.
+
+        ``offload``: the statements may take long (a search over a large table); on SQLite
+        they then run on a worker thread instead of holding up the event loop.
+        """
+        async with _translated(), self.engine.connect() as conn:
+            driver = await self._driver(conn) if offload and self.is_sqlite else None
+            if driver is not None:
+                driver.offload = True
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                if driver is not None:
+                    driver.offload = False
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes; committed when the block exits without error."""
-        async with _translated(), self.engine.connect() as conn:
+        async with _translated(), self._writer_turn(), self.engine.connect() as conn:
             await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._sqlite_writers is None:
+            yield
+            return
+        async with self._sqlite_writers:
+            yield
+
+    @staticmethod
+    async def _driver(conn: AsyncConnection) -> sqlite_inline.Connection | None:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        return driver if isinstance(driver, sqlite_inline.Connection) else None
 
     async def ping(self) -> None:
         async with self.read() as conn:
@@ -77,28 +117,17 @@ async def _translated() -> AsyncIterator[None]:
         if exc.connection_invalidated or isinstance(exc, OperationalError):
             raise Unavailable("The database is unavailable; try again.") from exc
         raise
-    except (OSError, ConnectionError) as exc:
+    except (OSError, ConnectionError, sqlite3.OperationalError) as exc:
+        # sqlite3's own error: from our BEGIN, which runs outside SQLAlchemy's wrapping
+        # ("database is locked" when another process held the write lock too long).
         raise Unavailable("The database is unavailable; try again.") from exc
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the driver (see module docstring).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "foreign_keys=ON",
-            "busy_timeout=10000",
-            # With WAL, NORMAL loses nothing on a process crash (kill -9): committed pages
-            # are in the OS cache. Only a power loss may drop the last transactions.
-            "synchronous=NORMAL",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
+    # Connections come configured from sqlite_inline.connector (pragmas, no implicit
+    # transactions); here each transaction gets the BEGIN it needs.
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: through exec_driver_sql it cost a tenth of a short read.
+        conn.connection.driver_connection.begin(immediate=immediate)

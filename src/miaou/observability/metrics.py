@@ -125,6 +125,16 @@ class Metrics:
             "HTTP requests being handled right now.",
             registry=self.registry,
         )
+        self.send_batches = Counter(
+            "miaou_send_batches",
+            "Transactions written by the message-send group commit.",
+            registry=self.registry,
+        )
+        self.send_batch_items = Counter(
+            "miaou_send_batch_items",
+            "Message sends written by the group commit (over batches: the mean batch size).",
+            registry=self.registry,
+        )
         self.build_info = Info("miaou_build", "Miaou build information.", registry=self.registry)
         self.build_info.info(
             {
@@ -148,6 +158,10 @@ class Metrics:
         route = route or UNMATCHED_ROUTE
         self.requests_total.labels(method, route, str(status)).inc()
         self.request_duration.labels(method, route, str(status)).observe(duration_s)
+
+    def observe_send_batch(self, size: int) -> None:
+        self.send_batches.inc()
+        self.send_batch_items.inc(size)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type, for a ``/metrics`` handler."""
