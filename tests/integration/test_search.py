@@ -23,6 +23,7 @@ from chat_fixtures import (
 from sqlalchemy import delete, update
 
 from miaou import ids
+from miaou.chat import search as search_module
 from miaou.chat.models import ChannelType
 from miaou.chat.tables import messages, thread_members
 from miaou.db import migrate
@@ -315,6 +316,27 @@ async def test_pagination(guild, owner, member) -> None:
     last = await found(member.client, guild, content="page", sort_by="relevance", limit=5,
                        offset=25)  # fmt: skip
     assert len(last) == 5
+
+
+async def test_counts_stop_at_the_cap_and_relevance_ranks_the_newest(
+    guild, owner, member, monkeypatch
+) -> None:
+    """Small bounds stand in for the real ones (5,000 counted, 1,000 ranked)."""
+    monkeypatch.setattr(search_module, "RESULTS_CAP", 6)
+    monkeypatch.setattr(search_module, "RANK_WINDOW", 4)
+    # The oldest match is the most relevant one (the word three times in a short text).
+    best_but_old = await send(owner, guild.channel, "lark lark lark")
+    rest = [
+        await send(owner, guild.channel, f"a lark among many other words, number {n}")
+        for n in range(7)
+    ]
+    by_time = await search(member.client, guild, content="lark")
+    assert by_time["total_results"] == 6  # 8 matches, counted up to the cap
+    ranked = await search(member.client, guild, content="lark", sort_by="relevance")
+    assert ranked["total_results"] == 4
+    ranked_ids = [hit[0]["id"] for hit in ranked["messages"]]
+    assert sorted(ranked_ids) == sorted(rest[-4:])  # only the newest four are ranked
+    assert best_but_old not in ranked_ids
 
 
 async def test_bad_parameters_are_400_with_field_errors(guild, member) -> None:

@@ -59,15 +59,29 @@ def clean_description(raw: str) -> str:
     return text
 
 
-async def member_count(conn: AsyncConnection, guild_id: int) -> int:
-    query = select(func.count()).select_from(members).where(members.c.guild_id == guild_id)
-    return int((await conn.execute(query)).scalar_one())
-
-
 async def load_guild(conn: AsyncConnection, guild_id: int) -> Guild:
-    row = (await conn.execute(select(guilds).where(guilds.c.id == guild_id))).one()
-    role_rows = (await conn.execute(select(roles).where(roles.c.guild_id == guild_id))).all()
-    return guild_view(row, role_rows, await member_count(conn, guild_id))
+    (guild,) = await load_guilds(conn, [guild_id])
+    return guild
+
+
+async def load_guilds(conn: AsyncConnection, guild_ids: list[int]) -> list[Guild]:
+    """The guilds of ``guild_ids`` (which must exist), in that order, in three queries
+    however many there are (a user's guild list)."""
+    if not guild_ids:
+        return []
+    rows = {
+        r.id: r for r in (await conn.execute(select(guilds).where(guilds.c.id.in_(guild_ids))))
+    }
+    role_rows: dict[int, list[Row[Any]]] = {gid: [] for gid in guild_ids}
+    for role in await conn.execute(select(roles).where(roles.c.guild_id.in_(guild_ids))):
+        role_rows[role.guild_id].append(role)
+    counted = await conn.execute(
+        select(members.c.guild_id, func.count())
+        .where(members.c.guild_id.in_(guild_ids))
+        .group_by(members.c.guild_id)
+    )
+    counts: dict[int, int] = {gid: n for gid, n in counted.all()}
+    return [guild_view(rows[gid], role_rows[gid], counts.get(gid, 0)) for gid in guild_ids]
 
 
 class GuildService:
@@ -146,7 +160,7 @@ class GuildService:
                     .order_by(members.c.joined_at)
                 )
             ).scalars()
-            return [await load_guild(conn, gid) for gid in list(guild_ids)]
+            return await load_guilds(conn, list(guild_ids))
 
     async def update(
         self, user_id: int, guild_id: int, patch: GuildPatch, reason: str | None = None

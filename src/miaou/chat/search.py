@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects.postgresql import JSONB
@@ -47,8 +48,13 @@ from miaou.ids import now_ms
 Sort = Literal["relevance", "time"]
 HAS_VALUES = frozenset({"attachment", "link"})
 LIMIT_MAX = 25
-OFFSET_MAX = 5000
-RESULTS_CAP = 10_000
+# Counting stops here: each counted match is a row read (44 ms for 10,000 on PostgreSQL
+# at 1M messages), and a person pages through the first few hundred at most.
+RESULTS_CAP = 5000
+OFFSET_MAX = RESULTS_CAP - LIMIT_MAX
+# Relevance ranks this many of the newest matches: scoring reads each one, and on a big
+# guild a common word has tens of thousands (see docs/benchmarks.md).
+RANK_WINDOW = 1000
 MAX_TOKENS = 32
 READ = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
 _NOT_TEXT = re.compile(r"[\x00-\x1f\x7f]")
@@ -120,7 +126,8 @@ async def search_messages(
     filters: SearchFilters,
 ) -> tuple[int, list[Row[Any]]]:
     """(number of matches up to ``RESULTS_CAP``, the requested page of ``messages`` rows)
-    among live messages of ``channel_ids``: channels of ``guild_id`` the caller may read."""
+    among live messages of ``channel_ids``: channels of ``guild_id`` the caller may read.
+    By relevance, the matches are the ``RANK_WINDOW`` newest ones, ranked."""
     f = filters
     tokens = search_tokens(f.terms)
     if not channel_ids or (f.terms and f.terms.strip() and not tokens):
@@ -174,7 +181,7 @@ async def search_messages(
         counted = capped.limit(RESULTS_CAP).subquery("counted")
         page = select(messages).select_from(source).where(*where).order_by(in_time)
         return await _page_and_total(conn, page.limit(f.limit).offset(f.offset), counted, f.offset)
-    # Relevance ranks the RESULTS_CAP newest matches (scoring is paid per match), and their
+    # Relevance ranks the RANK_WINDOW newest matches (scoring is paid per match), and their
     # one scan also gives the count. The page is cut before joining back to messages:
     # joined first, PostgreSQL hashes every message.
     hits = (
@@ -182,7 +189,7 @@ async def search_messages(
         .select_from(source)
         .where(*where)
         .order_by(key.desc())
-        .limit(RESULTS_CAP)
+        .limit(RANK_WINDOW)
         .cte("hits")
         .prefix_with("MATERIALIZED")
     )
@@ -285,6 +292,12 @@ async def search_guild(
     caller cannot read never contribute, and asking for one is the same as asking for a
     channel with no matches (its existence is not revealed)."""
     async with db.read(offload=True) as conn:
+        if not db.is_sqlite:
+            # PostgreSQL's default costs a random page read as 4 sequential ones (spinning
+            # disks). Then it finds the newest matches of a word in ~0.5 % of messages by
+            # walking the whole id index backwards (110 ms at 1M messages) rather than
+            # fetching its 5,000 matches (40 ms). 1.1 is the usual value for SSDs and cache.
+            await conn.execute(text("SET LOCAL random_page_cost = 1.1"))
         access = await guild_access(conn, guild_id, user_id, now if now is not None else now_ms())
         channel_ids = await readable_channels(conn, access)
         if filters.channel_ids is not None:

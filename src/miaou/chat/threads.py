@@ -13,7 +13,7 @@ import unicodedata
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,7 +28,7 @@ from miaou.chat.sends import clean_content
 from miaou.chat.tables import channels, messages, thread_members
 from miaou.chat.views import channel_view
 from miaou.errors import Forbidden, InvalidInput, NotFound
-from miaou.ids import id_time_ms, now_ms, parse_id
+from miaou.ids import id_time_ms, now_ms, parse_id, smallest_id_at
 
 ARCHIVE_MINUTES = (60, 1440, 4320, 10080)
 MAX_TAGS = 20
@@ -75,6 +75,11 @@ def last_activity_ms(row: Row[Any]) -> int:
     if row.archive_timestamp is not None:
         latest = max(latest, row.archive_timestamp)
     return int(latest)
+
+
+def _idle(row: Row[Any], now: int) -> bool:
+    minutes: int = row.auto_archive_duration
+    return last_activity_ms(row) + minutes * 60_000 <= now
 
 
 class ThreadService:
@@ -329,20 +334,45 @@ class ThreadService:
                 events.append(self._members_event(access.channel, added=[], removed=[target]))
 
     async def archive_idle(self, now: int | None = None) -> int:
-        """Archive every thread idle past its auto-archive duration; returns how many."""
+        """Archive every thread idle past its auto-archive duration; returns how many.
+
+        Candidates are found in a read transaction, skipping in SQL every thread active
+        within the shortest duration; the write transaction (which holds the database's
+        write lock on SQLite) re-checks only those, since a message may have come since.
+        """
         now = now_ms() if now is None else now
-        async with self.outbox.write() as (conn, events):
+        quiet_since = now - min(ARCHIVE_MINUTES) * 60_000
+        open_threads = (
+            channels.c.type.in_([int(t) for t in THREAD_TYPES]),
+            channels.c.archived.is_(False),
+        )
+        async with self.db.read() as conn:
             rows = (
                 await conn.execute(
                     select(channels).where(
-                        channels.c.type.in_([int(t) for t in THREAD_TYPES]),
-                        channels.c.archived.is_(False),
+                        *open_threads,
+                        channels.c.created_at <= quiet_since,
+                        or_(
+                            channels.c.last_message_id.is_(None),
+                            channels.c.last_message_id < smallest_id_at(quiet_since),
+                        ),
+                        or_(
+                            channels.c.archive_timestamp.is_(None),
+                            channels.c.archive_timestamp <= quiet_since,
+                        ),
                     )
                 )
             ).all()
-            idle = [
-                r for r in rows if last_activity_ms(r) + r.auto_archive_duration * 60_000 <= now
-            ]
+        candidates = [r.id for r in rows if _idle(r, now)]
+        if not candidates:
+            return 0
+        async with self.outbox.write() as (conn, events):
+            rows = (
+                await conn.execute(
+                    select(channels).where(*open_threads, channels.c.id.in_(candidates))
+                )
+            ).all()
+            idle = [r for r in rows if _idle(r, now)]
             for row in idle:
                 await conn.execute(
                     update(channels)
