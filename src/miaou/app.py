@@ -22,9 +22,17 @@ from miaou.accounts.invites import InviteService
 from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
 from miaou.bus import MemoryBus
-from miaou.chat import guilds_api, members_api, messages_api, search_api, threads_api
+from miaou.chat import (
+    emojis_api,
+    guilds_api,
+    members_api,
+    messages_api,
+    search_api,
+    threads_api,
+)
 from miaou.chat.channels import ChannelService
 from miaou.chat.dms import DMService
+from miaou.chat.emojis import EmojiService
 from miaou.chat.guild_invites import GuildInviteService
 from miaou.chat.guilds import GuildService
 from miaou.chat.members import MemberService
@@ -69,6 +77,7 @@ class Node:
         self.channels.threads = self.threads
         self.roles = RoleService(self.outbox, settings)
         self.dms = DMService(self.outbox)
+        self.emojis = EmojiService(self.outbox, self.messages.blobs)
         self.read_states = ReadStateService(self.outbox)
         self.members = MemberService(self.outbox, settings)
         self.guild_invites = GuildInviteService(self.outbox, self.members, settings)
@@ -106,6 +115,7 @@ class Node:
                 *messages_api.routes,
                 *threads_api.routes,
                 *search_api.routes,
+                *emojis_api.routes,
             ],
             exception_handlers=exception_handlers,
             middleware=[rate_limit_middleware],  # type: ignore[list-item]

@@ -20,6 +20,7 @@ from miaou.chat.permissions import Permission
 from miaou.chat.tables import (
     channel_recipients,
     channels,
+    guild_emojis,
     guilds,
     member_roles,
     members,
@@ -169,6 +170,18 @@ async def create_dm(node: RunningNode, people: Iterable[Person]) -> int:
                 channel_recipients.insert().values(channel_id=channel_id, user_id=p.uid)
             )
     return channel_id
+
+
+async def add_emoji(
+    node: RunningNode, guild_id: int, name: str, creator: Person, *, animated: bool = False
+) -> str:
+    """A custom emoji row (its image is not stored: for tests that only react with it)."""
+    emoji_id = ids.new_id()
+    await _insert(
+        node, guild_emojis, id=emoji_id, guild_id=guild_id, name=name, user_id=creator.uid,
+        sha256="0" * 64, content_type="image/png", animated=animated, created_at=now_ms(),
+    )  # fmt: skip
+    return str(emoji_id)
 
 
 async def rows(node: RunningNode, query: Any) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from chat_fixtures import GuildFixture, Person, create_guild, join, person
 from chat_world import World, build_world
 
 from miaou.bus import Event
@@ -24,3 +25,24 @@ def recorded(node) -> list[Event]:
     events: list[Event] = []
     node.node.bus.subscribe(events.append)
     return events
+
+
+# The cast of most chat tests; a module may redefine any of them (a guild with more
+# permissions for @everyone, say).
+@pytest.fixture
+async def owner(make_client) -> Person:
+    return await person(make_client, "owner")
+
+
+@pytest.fixture
+async def guild(node, owner: Person) -> GuildFixture:
+    """A guild whose @everyone has the plain member permissions (``chat_fixtures.MEMBER``)."""
+    return await create_guild(node, owner)
+
+
+@pytest.fixture
+async def member(node, make_client, guild: GuildFixture) -> Person:
+    """A plain member of ``guild``."""
+    who = await person(make_client, "member")
+    await join(node, guild, who)
+    return who

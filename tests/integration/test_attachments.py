@@ -55,20 +55,8 @@ async def node(start_node) -> RunningNode:
 
 
 @pytest.fixture
-async def owner(make_client) -> Person:
-    return await person(make_client, "owner")
-
-
-@pytest.fixture
 async def guild(node: RunningNode, owner: Person) -> GuildFixture:
     return await create_guild(node, owner, everyone=MEMBER | P.ATTACH_FILES)
-
-
-@pytest.fixture
-async def member(node: RunningNode, make_client, guild: GuildFixture) -> Person:
-    who = await person(make_client, "member")
-    await join(node, guild, who)
-    return who
 
 
 def png(width: int, height: int, mode: str = "RGB") -> bytes:

@@ -100,6 +100,33 @@ async def _history(w: World, who: str) -> None:
     await w[who].messages(w.general)
 
 
+# A 1x1 PNG.
+_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
+    "DwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+async def _emoji(w: World) -> str:
+    return (await w["owner"].create_emoji(w.guild["id"], "target", _PNG))["id"]
+
+
+async def _create_emoji(w: World, who: str) -> None:
+    await w[who].create_emoji(w.guild["id"], "new_emoji", _PNG)
+
+
+async def _rename_emoji(w: World, who: str) -> None:
+    await w[who].edit_emoji(w.guild["id"], await _emoji(w), name="renamed")
+
+
+async def _delete_emoji(w: World, who: str) -> None:
+    await w[who].delete_emoji(w.guild["id"], await _emoji(w))
+
+
+async def _emoji_image(w: World, who: str) -> None:
+    await w[who].emoji_image(await _emoji(w))
+
+
 MATRIX: list[tuple[str, Call, dict[str, int]]] = [
     ("read guild", lambda w, who: w[who].guild(w.guild["id"]), outcome(**NON_MEMBERS_404)),
     ("update guild", lambda w, who: w[who].update_guild(w.guild["id"], description="x"),
@@ -131,6 +158,12 @@ MATRIX: list[tuple[str, Call, dict[str, int]]] = [
     ("search messages", lambda w, who: w[who].request(
         "GET", f"/api/v1/guilds/{w.guild['id']}/messages/search", params={"content": "target"}),
      outcome(**NON_MEMBERS_404)),
+    ("list emoji", lambda w, who: w[who].emojis(w.guild["id"]), outcome(**NON_MEMBERS_404)),
+    # The mod has MANAGE_GUILD, which does not cover expressions.
+    ("create emoji", _create_emoji, outcome(**NON_MEMBERS_404, member=403, mod=403)),
+    ("rename emoji", _rename_emoji, outcome(**NON_MEMBERS_404, member=403, mod=403)),
+    ("delete emoji", _delete_emoji, outcome(**NON_MEMBERS_404, member=403, mod=403)),
+    ("emoji image", _emoji_image, outcome()),  # served to anyone signed in, as Discord's CDN
     ("delete guild", lambda w, who: w[who].delete_guild(w.guild["id"]) if who != "owner"
      else w[who].guild(w.guild["id"]),  # the owner's success is tested elsewhere
      outcome(**NON_MEMBERS_404, member=403, mod=403, admin=403)),

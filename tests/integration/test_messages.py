@@ -14,10 +14,9 @@ import pytest
 from chat_fixtures import (
     MEMBER,
     MEMBER_OVERWRITE,
-    GuildFixture,
     P,
-    Person,
     add_channel,
+    add_emoji,
     add_role,
     count,
     create_dm,
@@ -44,23 +43,6 @@ from miaou.server import RunningNode
 async def node(start_node) -> RunningNode:
     # Tests here make many requests from one address; the limiter has its own tests.
     return await start_node(ratelimit={"enabled": False})
-
-
-@pytest.fixture
-async def owner(make_client) -> Person:
-    return await person(make_client, "owner")
-
-
-@pytest.fixture
-async def guild(node: RunningNode, owner: Person) -> GuildFixture:
-    return await create_guild(node, owner)
-
-
-@pytest.fixture
-async def member(node: RunningNode, make_client, guild: GuildFixture) -> Person:
-    who = await person(make_client, "member")
-    await join(node, guild, who)
-    return who
 
 
 async def refused(call: Any) -> ApiError:
@@ -564,12 +546,13 @@ async def test_reactions(node, make_client, guild, owner, member, recorded) -> N
     await member.client.add_reaction(guild.channel, sent.id, "👍")
     await lurker.client.add_reaction(guild.channel, sent.id, "👍")  # joining one is fine
     await member.client.add_reaction(guild.channel, sent.id, "👍")  # again: nothing new
-    await member.client.add_reaction(guild.channel, sent.id, "party_cat:123456")
+    party_cat = await add_emoji(node, guild.id, "party_cat", owner)
+    await member.client.add_reaction(guild.channel, sent.id, f"party_cat:{party_cat}")
 
     seen_by_member = (await member.client.message(guild.channel, sent.id)).reactions
     assert [(r.emoji.id, r.emoji.name, r.count, r.me) for r in seen_by_member] == [
         (None, "👍", 2, True),
-        ("123456", "party_cat", 1, True),
+        (party_cat, "party_cat", 1, True),
     ]
     seen_by_owner = (await owner.client.messages(guild.channel))[0].reactions
     assert [(r.count, r.me) for r in seen_by_owner] == [(2, False), (1, False)]

@@ -15,8 +15,6 @@ from chat_fixtures import (
     P,
     Person,
     add_channel,
-    create_guild,
-    join,
     overwrite,
     person,
 )
@@ -36,23 +34,6 @@ from miaou.server import RunningNode
 async def node(start_node) -> RunningNode:
     # Many requests from one address; the limiter has its own tests.
     return await start_node(ratelimit={"enabled": False})
-
-
-@pytest.fixture
-async def owner(make_client) -> Person:
-    return await person(make_client, "owner")
-
-
-@pytest.fixture
-async def guild(node: RunningNode, owner: Person) -> GuildFixture:
-    return await create_guild(node, owner)
-
-
-@pytest.fixture
-async def member(node: RunningNode, make_client, guild: GuildFixture) -> Person:
-    who = await person(make_client, "member")
-    await join(node, guild, who)
-    return who
 
 
 async def search(client: Client, guild: GuildFixture, **params: Any) -> dict[str, Any]:

@@ -31,9 +31,11 @@ from miaou.chat.tables import (
 )
 from miaou.errors import Forbidden, NotFound
 
-# What each participant of a DM or group DM may do there.
+# What each participant of a DM or group DM may do there. External emoji: any custom emoji
+# of a guild the user is in (reactions still check that membership).
 DM_PERMISSIONS = (
-    Permission.VIEW_CHANNEL
+    Permission.USE_EXTERNAL_EMOJIS
+    | Permission.VIEW_CHANNEL
     | Permission.SEND_MESSAGES
     | Permission.READ_MESSAGE_HISTORY
     | Permission.ADD_REACTIONS

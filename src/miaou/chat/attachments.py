@@ -36,7 +36,7 @@ from typing import IO
 
 from sqlalchemy import delete, exists, or_, select
 
-from miaou.chat.tables import attachments, messages
+from miaou.chat.tables import attachments, guild_emojis, messages
 from miaou.db.engine import Database
 from miaou.errors import PayloadTooLarge
 
@@ -83,14 +83,16 @@ class BlobStore:
         return self._holds[sha256] > 0
 
     # -- removal ------------------------------------------------------------------------
-    async def discard(self, db: Database, hashes: Iterable[str]) -> int:
-        """Release ``hashes`` (held by a finished upload) and remove those no row names."""
+    async def discard(self, db: Database, hashes: Iterable[str], *, held: bool = True) -> int:
+        """Release ``hashes`` (held by a finished upload, unless ``held`` is false) and
+        remove those no row names."""
         wanted = list(dict.fromkeys(hashes))
-        self.release(wanted)
+        if held:
+            self.release(wanted)
         return await self._remove_unreferenced(db, wanted)
 
     async def collect_garbage(self, db: Database, grace_seconds: float = GC_GRACE_SECONDS) -> int:
-        """Remove blobs no attachment row names and temporary files, both untouched for
+        """Remove blobs no attachment or emoji names and temporary files, both untouched for
         ``grace_seconds``. Returns how many files were removed."""
         async with db.write() as conn:
             await conn.execute(
@@ -111,6 +113,8 @@ class BlobStore:
         return removed
 
     async def _remove_unreferenced(self, db: Database, hashes: list[str]) -> int:
+        """Remove the files of ``hashes`` that no attachment (nor thumbnail) and no custom
+        emoji names, and that no upload in progress holds."""
         candidates = [h for h in hashes if not self.held(h)]
         if not candidates:
             return 0
@@ -124,6 +128,10 @@ class BlobStore:
                 )
             )
             named = {h for row in rows.all() for h in row if h}
+            emoji_images = await conn.execute(
+                select(guild_emojis.c.sha256).where(guild_emojis.c.sha256.in_(candidates))
+            )
+            named.update(emoji_images.scalars())
         removed = 0
         for sha256 in candidates:
             # Checked again after the query's await; nothing awaits between this and unlink.

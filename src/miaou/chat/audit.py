@@ -38,6 +38,9 @@ class AuditAction(enum.IntEnum):
     ROLE_DELETE = 32
     INVITE_CREATE = 40
     INVITE_DELETE = 42
+    EMOJI_CREATE = 60
+    EMOJI_UPDATE = 61
+    EMOJI_DELETE = 62
     MESSAGE_DELETE = 72
     MESSAGE_PIN = 74
     MESSAGE_UNPIN = 75

@@ -69,9 +69,7 @@ async def load_guilds(conn: AsyncConnection, guild_ids: list[int]) -> list[Guild
     however many there are (a user's guild list)."""
     if not guild_ids:
         return []
-    rows = {
-        r.id: r for r in (await conn.execute(select(guilds).where(guilds.c.id.in_(guild_ids))))
-    }
+    rows = {r.id: r for r in (await conn.execute(select(guilds).where(guilds.c.id.in_(guild_ids))))}
     role_rows: dict[int, list[Row[Any]]] = {gid: [] for gid in guild_ids}
     for role in await conn.execute(select(roles).where(roles.c.guild_id.in_(guild_ids))):
         role_rows[role.guild_id].append(role)

@@ -2,8 +2,11 @@
 
 As in Discord, reading the channel's history is enough to join an emoji already on a
 message; putting a new emoji on it takes ADD_REACTIONS. Emoji are unicode (stored as sent)
-or custom ``name:id`` (the custom emoji table comes with its own issue; the id is only
-checked for shape now).
+or custom ``name:id`` (stored as sent). Adding a custom one needs an existing emoji with that
+id and name (else 400 ``unknown_emoji``) of a guild the user is a member of; an emoji of
+another guild than the channel's also needs USE_EXTERNAL_EMOJIS there (which DMs grant).
+Removing and listing do not look the emoji up: reactions outlive a deleted emoji, as in
+Discord.
 """
 
 from __future__ import annotations
@@ -16,16 +19,17 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
 from miaou.accounts.models import User
 from miaou.bus import Event
-from miaou.chat.access import channel_access
+from miaou.chat.access import ChannelAccess, channel_access
 from miaou.chat.message_models import REACTIONS_LIMIT_MAX, ReactionEvent
 from miaou.chat.message_store import emoji_view, find_message, stream_of, users_by_id
 from miaou.chat.outbox import Outbox
 from miaou.chat.permissions import Permission
-from miaou.chat.tables import reactions
+from miaou.chat.tables import guild_emojis, members, reactions
 from miaou.errors import InvalidInput
 
 MAX_EMOJI_PER_MESSAGE = 20
@@ -70,6 +74,33 @@ def parse_emoji(raw: str) -> str:
     return raw
 
 
+async def check_custom_emoji(
+    conn: AsyncConnection, access: ChannelAccess, user_id: int, key: str
+) -> None:
+    """A custom emoji ``key`` may be used by ``user_id`` here (unicode ones always may)."""
+    if not _CUSTOM.fullmatch(key):
+        return
+    name, _, emoji_id = key.rpartition(":")
+    query = select(guild_emojis.c.guild_id, guild_emojis.c.name).where(
+        guild_emojis.c.id == int(emoji_id)
+    )
+    emoji = (await conn.execute(query)).first()
+    if emoji is None or emoji.name != name:
+        raise _bad_emoji()
+    if emoji.guild_id == access.channel.guild_id:
+        return
+    # Another guild's: only one the user is in (so its emoji are theirs to use) ...
+    membership = await conn.execute(
+        select(members.c.user_id).where(
+            members.c.guild_id == emoji.guild_id, members.c.user_id == user_id
+        )
+    )
+    if membership.first() is None:
+        raise _bad_emoji()
+    # ... and only where external emoji are allowed.
+    access.require(Permission.USE_EXTERNAL_EMOJIS)
+
+
 def reactions_limit(limit: int) -> int:
     if not 1 <= limit <= REACTIONS_LIMIT_MAX:
         raise InvalidInput(
@@ -91,6 +122,7 @@ class ReactionService:
             access = await channel_access(conn, channel_id, user_id, now)
             access.require(Permission.READ_MESSAGE_HISTORY)
             await find_message(conn, channel_id, message_id, lock=True)
+            await check_custom_emoji(conn, access, user_id, key)
             present = (
                 await conn.execute(
                     select(reactions.c.emoji)

@@ -54,7 +54,7 @@ RESULTS_CAP = 5000
 OFFSET_MAX = RESULTS_CAP - LIMIT_MAX
 # Relevance ranks this many of the newest matches: scoring reads each one, and on a big
 # guild a common word has tens of thousands (see docs/benchmarks.md).
-RANK_WINDOW = 1000
+RANK_WINDOW = 500
 MAX_TOKENS = 32
 READ = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
 _NOT_TEXT = re.compile(r"[\x00-\x1f\x7f]")
@@ -298,6 +298,8 @@ async def search_guild(
             # walking the whole id index backwards (110 ms at 1M messages) rather than
             # fetching its 5,000 matches (40 ms). 1.1 is the usual value for SSDs and cache.
             await conn.execute(text("SET LOCAL random_page_cost = 1.1"))
+            # Parallel workers take 50-80 ms to start here: more than the whole search.
+            await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         access = await guild_access(conn, guild_id, user_id, now if now is not None else now_ms())
         channel_ids = await readable_channels(conn, access)
         if filters.channel_ids is not None:

@@ -142,7 +142,7 @@ class SearchController(Controller):
         `has` (repeatable): `attachment`, `link`; `min_id`/`max_id`: exclusive bounds;
         `sort_by`: `timestamp` (default) or `relevance`; `sort_order`: `desc` (default) or
         `asc`; `limit` 1 to 25, `offset` 0 to 4975. `total_results` counts the matches up
-        to 5,000; by relevance, the newest 1,000 matches are ranked (and counted)."""
+        to 5,000; by relevance, the newest 500 matches are ranked (and counted)."""
         filters = parse_filters(
             content, author_id, mentions, has, channel_id, min_id, max_id,
             pinned, sort_by, sort_order, limit, offset,

@@ -276,3 +276,21 @@ audit_log = Table(
     Column("reason", String(512), nullable=True),
     Index(None, "guild_id", "id"),
 )
+
+guild_emojis = Table(
+    "guild_emojis",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("guild_id", BigInteger, ForeignKey("guilds.id", ondelete="CASCADE"), nullable=False),
+    # Not unique in a guild, as in Discord: the id names an emoji, the name is a label.
+    Column("name", String(32), nullable=False),
+    # The creator; the emoji outlives their account.
+    _user_fk("user_id", nullable=True, ondelete="SET NULL"),
+    # The image, in the emoji blob store (content-addressed), and its sniffed type.
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("animated", Boolean, nullable=False, server_default=false()),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "guild_id"),
+    Index(None, "sha256"),
+)

@@ -1,4 +1,4 @@
-"""SDK calls for guilds, channels, roles, members, bans and invites.
+"""SDK calls for guilds, channels, roles, members, bans, invites and custom emoji.
 
 Answers are the node's JSON as dicts (ids are strings). ``reason`` goes to the audit log
 through Discord's ``X-Audit-Log-Reason`` header.
@@ -6,6 +6,7 @@ through Discord's ``X-Audit-Log-Reason`` header.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -207,3 +208,41 @@ class ChatCalls:
 
     async def revoke_guild_invite(self, code: str) -> None:
         await self._json("DELETE", f"/api/v1/invites/{code}")
+
+    # -- emoji ------------------------------------------------------------------------------
+    async def emojis(self, guild_id: str) -> Any:
+        return await self._json("GET", f"/api/v1/guilds/{guild_id}/emojis")
+
+    async def emoji(self, guild_id: str, emoji_id: str) -> Any:
+        return await self._json("GET", f"/api/v1/guilds/{guild_id}/emojis/{emoji_id}")
+
+    async def create_emoji(
+        self, guild_id: str, name: str, image: bytes | str, *, content_type: str = "image/png",
+        reason: str | None = None, **fields: Any,
+    ) -> Any:  # fmt: skip
+        """``image`` is a data URI, or bytes made into one (the node sniffs the real type)."""
+        if isinstance(image, bytes):
+            image = f"data:{content_type};base64,{base64.b64encode(image).decode()}"
+        return await self._json(
+            "POST", f"/api/v1/guilds/{guild_id}/emojis",
+            json={"name": name, "image": image, **fields}, headers=_reason(reason),
+        )  # fmt: skip
+
+    async def edit_emoji(
+        self, guild_id: str, emoji_id: str, *, reason: str | None = None, **fields: Any
+    ) -> Any:
+        return await self._json(
+            "PATCH", f"/api/v1/guilds/{guild_id}/emojis/{emoji_id}", json=fields,
+            headers=_reason(reason),
+        )  # fmt: skip
+
+    async def delete_emoji(
+        self, guild_id: str, emoji_id: str, *, reason: str | None = None
+    ) -> None:
+        await self._json(
+            "DELETE", f"/api/v1/guilds/{guild_id}/emojis/{emoji_id}", headers=_reason(reason)
+        )
+
+    async def emoji_image(self, emoji_id: str) -> httpx.Response:
+        """The image as the node serves it (bytes in ``.content``, type in the headers)."""
+        return await self.request("GET", f"/api/v1/emojis/{emoji_id}")
