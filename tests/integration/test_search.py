@@ -18,7 +18,7 @@ from chat_fixtures import (
     overwrite,
     person,
 )
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 
 from miaou import ids
 from miaou.chat import search as search_module
@@ -339,3 +339,17 @@ async def test_bad_parameters_are_400_with_field_errors(guild, member) -> None:
         member.client.request("GET", "/api/v1/guilds/nope/messages/search", params={})
     )
     assert (error.status, error.code) == (404, "unknown_guild")
+
+
+async def test_planner_settings_stay_inside_the_search(node, guild, member) -> None:
+    """PostgreSQL searches plan with their own costs (SET LOCAL); pooled connections must
+    not carry them into other transactions."""
+    await send(member, guild.channel, "planner words")
+    assert await found(member.client, guild, content="planner") != []
+    if node.node.db.is_sqlite:
+        return  # nothing is set on SQLite
+    pool_size = node.node.db.engine.pool.size()
+    for _ in range(pool_size + 2):  # visits every pooled connection, the search's among them
+        async with node.node.db.read() as conn:
+            cost = (await conn.execute(text("SELECT current_setting('random_page_cost')"))).scalar()
+            assert cost == "4"
