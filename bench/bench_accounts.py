@@ -15,6 +15,7 @@ import os
 import socket
 import statistics
 import time
+from typing import Any
 
 import httpx
 
@@ -106,11 +107,31 @@ async def fresh_postgres_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+async def drop_postgres_database(server_url: str, database_url: str) -> None:
+    """Drop a database made by :func:`fresh_postgres_database` (benchmarks leave none)."""
+    import asyncpg
+
+    name = database_url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def run_on_fresh_postgres(server_url: str, run: Any) -> Any:
+    url = await fresh_postgres_database(server_url)
+    try:
+        return await run(url)
+    finally:
+        await drop_postgres_database(server_url, url)
+
+
 async def main(argv: list[str]) -> None:
     rows = [("sqlite", await run_one(None))]
     pg = os.environ.get("MIAOU_BENCH_POSTGRES_URL")
     if pg:
-        rows.append(("postgresql", await run_one(await fresh_postgres_database(pg))))
+        rows.append(("postgresql", await run_on_fresh_postgres(pg, run_one)))
     print(f"GET /api/v1/users/@me x{REQUESTS}, concurrency {CONCURRENCY}; {LOGINS} logins")
     print(
         f"{'database':<12}{'healthz/s':>10}{'@me/s':>10}{'p50 ms':>10}{'p99 ms':>10}"

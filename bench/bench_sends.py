@@ -24,7 +24,7 @@ import time
 import httpx
 from sqlalchemy import text
 
-from bench.bench_accounts import free_port, fresh_postgres_database, pct
+from bench.bench_accounts import free_port, pct, run_on_fresh_postgres
 from bench.node_process import cpu_seconds, node_process
 from miaou.config import normalise_database_url
 from miaou.db.engine import Database
@@ -156,7 +156,7 @@ async def main(argv: list[str]) -> None:
     rows = [("sqlite", await run_one(None))]
     pg = os.environ.get("MIAOU_BENCH_POSTGRES_URL")
     if pg:
-        rows.append(("postgresql", await run_one(await fresh_postgres_database(pg))))
+        rows.append(("postgresql", await run_on_fresh_postgres(pg, run_one)))
     print(f"POST /api/v1/channels/{{id}}/messages, {SENDERS} senders, {SECONDS:.0f} s each")
     print(f"{'database':<12}{'sends/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'acked':>8}"
           f"{'cpu us/send':>13}{'node cores':>12}{'batch':>7}{'healthz/s':>11}")  # fmt: skip
