@@ -8,7 +8,7 @@ a thing but lacks the permission for an action gets 403 ``missing_permissions``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -63,18 +63,16 @@ class GuildAccess:
         self,
         guild: Row[Any],
         member: Row[Any],
-        role_rows: list[Row[Any]],
+        roles: dict[int, perms.RoleInfo],
         member_role_ids: frozenset[int],
         now_ms: int,
     ) -> None:
+        """``roles``: all of the guild's (:func:`role_infos`), shared by its members."""
         self.guild = guild
         self.guild_id: int = guild.id
         self.user_id: int = member.user_id
         self.member = member
-        self.roles = {
-            r.id: perms.RoleInfo(id=r.id, position=r.position, permissions=r.permissions)
-            for r in role_rows
-        }
+        self.roles = roles
         self.everyone = self.roles[self.guild_id]
         self.info = perms.MemberInfo(
             user_id=self.user_id,
@@ -121,6 +119,13 @@ class GuildAccess:
 
     def highest_position(self) -> float:
         return perms.highest_position(self.info, self.roles, self.everyone)
+
+
+def role_infos(rows: Iterable[Row[Any]]) -> dict[int, perms.RoleInfo]:
+    """A guild's role rows as the permission rules take them, by id."""
+    return {
+        r.id: perms.RoleInfo(id=r.id, position=r.position, permissions=r.permissions) for r in rows
+    }
 
 
 def _overwrites(rows: list[Row[Any]]) -> list[perms.Overwrite]:
@@ -200,17 +205,19 @@ async def guild_accesses(
             .where(roles.c.guild_id.in_(guild_ids))
         )
     ).all()
-    guild_roles: dict[int, dict[int, Row[Any]]] = {g: {} for g in guild_ids}
+    rows_by_guild: dict[int, dict[int, Row[Any]]] = {g: {} for g in guild_ids}
     held: dict[Pair, set[int]] = {}
     for role in role_rows:
-        guild_roles[role.guild_id][role.id] = role
+        rows_by_guild[role.guild_id][role.id] = role
         if role.held_by is not None:
             held.setdefault((role.guild_id, role.held_by), set()).add(role.id)
+    # Built once per guild: a batch of sends checks many members of one guild.
+    guild_roles = {g: role_infos(by_id.values()) for g, by_id in rows_by_guild.items()}
     return {
         (row.guild_id, row.user_id): GuildAccess(
             row,
             row,
-            list(guild_roles[row.guild_id].values()),
+            guild_roles[row.guild_id],
             frozenset(held.get((row.guild_id, row.user_id), ())),
             now_ms,
         )

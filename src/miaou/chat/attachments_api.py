@@ -15,8 +15,6 @@ download as attachments, with ``nosniff`` and a sandboxing CSP besides.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -36,7 +34,7 @@ from miaou.chat.uploads import PAYLOAD_PART, Upload, UploadReader
 from miaou.errors import InvalidInput, NotFound
 from miaou.http.auth import node_of, principal, provide_principal
 from miaou.http.params import path_id
-from miaou.http.ranges import file_response
+from miaou.http.ranges import stored_file
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -172,27 +170,15 @@ async def _readable(
 
 
 def _file(request: AnyRequest, sha256: str, content_type: str, filename: str) -> Response[Any]:
-    path: Path = node_of(request).messages.blobs.path(sha256)
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        # A row names a blob that is gone: a bug (or a hand-cleaned media directory).
-        log.error("attachment_blob_missing", sha256=sha256)
-        raise unknown_attachment() from None
-    return file_response(
+    return stored_file(
         request,
-        path,
-        stat,
+        node_of(request).messages.blobs.path(sha256),
         media_type=content_type,
         filename=filename,
         disposition="inline" if _inline(content_type) else "attachment",
         etag=sha256,  # content-addressed: the hash is the strongest validator there is
-        headers={
-            "Cache-Control": CACHE_CONTROL,
-            "X-Content-Type-Options": "nosniff",
-            # Should a browser still open it as a document, it runs nothing and loads nothing.
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
+        cache_control=CACHE_CONTROL,
+        missing=unknown_attachment(),
     )
 
 

@@ -6,10 +6,8 @@ emoji to anyone: a reaction or a message shows emoji of guilds the reader is not
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import structlog
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -18,12 +16,11 @@ from miaou.chat.emojis import EmojiCreate, EmojiPatch, GuildEmoji, unknown_emoji
 from miaou.chat.media import IMAGE_TYPES
 from miaou.http.auth import node_of, principal
 from miaou.http.params import AnyRequest, Who, audit_reason, path_id
-from miaou.http.ranges import file_response
+from miaou.http.ranges import stored_file
 
 # An emoji's image never changes (a new image is a new emoji); a deleted one may linger in
 # caches for this long.
 CACHE_CONTROL = "private, max-age=86400"
-log = structlog.get_logger("miaou.emojis")
 
 
 class EmojisController(Controller):
@@ -96,26 +93,16 @@ class EmojiImagesController(Controller):
         node = node_of(request)
         emoji = path_id(emoji_id.partition(".")[0], "emoji")
         row = await node.emojis.image(emoji)
-        path = node.emojis.blobs.path(row.sha256)
-        try:
-            stat = os.stat(path)
-        except FileNotFoundError:
-            log.error("emoji_image_missing", emoji_id=emoji, sha256=row.sha256)
-            raise unknown_emoji() from None
         extension = IMAGE_TYPES[row.content_type].lower().replace("jpeg", "jpg")
-        return file_response(
+        return stored_file(
             request,
-            path,
-            stat,
+            node.emojis.blobs.path(row.sha256),
             media_type=row.content_type,
             filename=f"{emoji}.{extension}",
             disposition="inline",
             etag=row.sha256,
-            headers={
-                "Cache-Control": CACHE_CONTROL,
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": "default-src 'none'; sandbox",
-            },
+            cache_control=CACHE_CONTROL,
+            missing=unknown_emoji(),
         )
 
 

@@ -125,9 +125,6 @@ async def viewers(
     )
     for user_id, role_id in role_rows.all():
         role_ids.setdefault(user_id, set()).add(role_id)
-    guild_roles = list(
-        (await conn.execute(select(roles).where(roles.c.guild_id == guild.guild_id))).all()
-    )
     is_thread = channel.type in THREAD_TYPES
     overwrites = await channel_overwrites(conn, channel.parent_id if is_thread else channel.id)
     thread_member_ids: set[int] = set()
@@ -142,7 +139,7 @@ async def viewers(
         standing = GuildAccess(
             guild.guild,
             member,
-            guild_roles,
+            guild.roles,  # the guild's roles, loaded with the caller's access
             frozenset(role_ids.get(member.user_id, ())),
             now_ms,
         )

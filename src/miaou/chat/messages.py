@@ -48,6 +48,7 @@ from miaou.chat.sends import (
     check_allowed_mentions,
     clean_content,
     draft,
+    invalid_field,
     write_sends,
 )
 from miaou.chat.tables import (
@@ -63,21 +64,13 @@ from miaou.db.group_commit import GroupCommit
 from miaou.errors import Forbidden, InvalidInput
 from miaou.ids import now_ms
 
-NONCE_WINDOW_MS = 5 * 60 * 1000
 MAX_PINS = 50
-SLOWMODE_BYPASS = (
-    Permission.MANAGE_MESSAGES | Permission.MANAGE_CHANNELS | Permission.BYPASS_SLOWMODE
-)
 PIN_PERMISSIONS = Permission.MANAGE_MESSAGES | Permission.PIN_MESSAGES
-
-
-def _invalid(field: str, problem: str, code: str = "invalid_input") -> InvalidInput:
-    return InvalidInput(f"Invalid {field}: {problem}.", code=code, errors={field: [problem]})
 
 
 def history_limit(limit: int) -> int:
     if not 1 <= limit <= HISTORY_LIMIT_MAX:
-        raise _invalid("limit", f"must be between 1 and {HISTORY_LIMIT_MAX}")
+        raise invalid_field("limit", f"must be between 1 and {HISTORY_LIMIT_MAX}")
     return limit
 
 
@@ -271,7 +264,7 @@ class MessageService:
         half the page newer than it and the rest from it backwards (it included)."""
         history_limit(limit)
         if sum(x is not None for x in (before, after, around)) > 1:
-            raise _invalid("before", "before, after and around exclude each other")
+            raise invalid_field("before", "before, after and around exclude each other")
         async with self.db.read() as conn:
             access = await channel_access(conn, channel_id, user_id, self.clock())
             access.require(Permission.READ_MESSAGE_HISTORY)

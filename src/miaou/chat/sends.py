@@ -65,7 +65,8 @@ Outcome = Message | MiaouError
 EventFactory = Callable[[str, Row[Any], object], Event]
 
 
-def _invalid(field: str, problem: str, code: str = "invalid_input") -> InvalidInput:
+def invalid_field(field: str, problem: str, code: str = "invalid_input") -> InvalidInput:
+    """400 naming the one field that is wrong (Discord's ``errors`` shape)."""
     return InvalidInput(f"Invalid {field}: {problem}.", code=code, errors={field: [problem]})
 
 
@@ -74,7 +75,7 @@ def clean_content(raw: str, *, allow_empty: bool = False) -> str:
     ``allow_empty``: a message with attachments needs no text."""
     content = raw.strip()
     if not (0 if allow_empty else 1) <= len(content) <= CONTENT_MAX:
-        raise _invalid("content", f"must be 1 to {CONTENT_MAX} characters", "invalid_content")
+        raise invalid_field("content", f"must be 1 to {CONTENT_MAX} characters", "invalid_content")
     return content
 
 
@@ -84,7 +85,9 @@ def clean_nonce(nonce: str | int | None) -> str | None:
         return None
     text = str(nonce)
     if isinstance(nonce, bool) or not 1 <= len(text) <= NONCE_MAX:
-        raise _invalid("nonce", f"must be an integer or a string of 1 to {NONCE_MAX} characters")
+        raise invalid_field(
+            "nonce", f"must be an integer or a string of 1 to {NONCE_MAX} characters"
+        )
     return text
 
 
@@ -94,9 +97,9 @@ def check_allowed_mentions(allowed: AllowedMentions | None) -> None:
     for kind in ("users", "roles"):
         listed: list[str] = getattr(allowed, kind)
         if listed and kind in allowed.parse:
-            raise _invalid("allowed_mentions", f'"{kind}" in parse and a {kind} list exclude')
+            raise invalid_field("allowed_mentions", f'"{kind}" in parse and a {kind} list exclude')
         if len(listed) > 100:
-            raise _invalid("allowed_mentions", f"at most 100 {kind}")
+            raise invalid_field("allowed_mentions", f"at most 100 {kind}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ def draft(
 ) -> SendDraft:
     """Check what needs no database: 400 here, before the send is queued."""
     if len(files) > MAX_ATTACHMENTS:
-        raise _invalid("files", f"at most {MAX_ATTACHMENTS} files", "max_attachments")
+        raise invalid_field("files", f"at most {MAX_ATTACHMENTS} files", "max_attachments")
     content = clean_content(body.content, allow_empty=bool(files))
     nonce = clean_nonce(body.nonce)
     check_allowed_mentions(body.allowed_mentions)
@@ -312,7 +315,7 @@ async def _references(batch: _Batch) -> dict[int, tuple[int | None, int | None]]
         if ref.fail_if_not_exists or not same_channel:
             batch.refuse(
                 index,
-                _invalid("message_reference", "must be a message of this channel",
+                invalid_field("message_reference", "must be a message of this channel",
                          "invalid_reference"),
             )  # fmt: skip
     return answer

@@ -13,6 +13,7 @@ for another transaction of the same process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,10 +41,9 @@ class Database:
         self._sqlite_writers: asyncio.Lock | None = None
         if self.dialect == "sqlite":
             path = parsed.database or ":memory:"
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["async_creator"] = sqlite_inline.connector(path)
             if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # Opening one costs more than a small query (the pragmas): keep enough open
                 # for the requests in flight, rather than closing the overflow after each.
                 kwargs.update(pool_size=4 * pool_size, max_overflow=4 * pool_size)
@@ -81,18 +81,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes; committed when the block exits without error."""
-        async with _translated(), self._writer_turn(), self.engine.connect() as conn:
+        turn = self._sqlite_writers or contextlib.nullcontext()
+        async with _translated(), turn, self.engine.connect() as conn:
             await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 yield conn
-
-    @asynccontextmanager
-    async def _writer_turn(self) -> AsyncIterator[None]:
-        if self._sqlite_writers is None:
-            yield
-            return
-        async with self._sqlite_writers:
-            yield
 
     @staticmethod
     async def _driver(conn: AsyncConnection) -> sqlite_inline.Connection | None:

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
+import structlog
 from litestar import Request, Response
 from litestar.datastructures import ETag
 from litestar.response import File, Stream
 
 from miaou.errors import MiaouError
+
+log = structlog.get_logger("miaou.http")
 
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
@@ -109,3 +112,33 @@ def file_response(
         }
     )
     return Stream(_read(path, first, last), status_code=206, media_type=media_type, headers=headers)
+
+
+def stored_file(
+    request: Request[Any, Any, Any],
+    path: Path,
+    *,
+    media_type: str,
+    filename: str,
+    disposition: Literal["inline", "attachment"],
+    etag: str,
+    cache_control: str,
+    missing: MiaouError,
+) -> Response[Any]:
+    """A user-supplied file from the media store, hardened: ``missing`` (a 404) if the
+    file is gone, which a row naming it makes a bug (or a hand-cleaned media directory)."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        log.error("stored_file_missing", path=str(path))
+        raise missing from None
+    return file_response(
+        request, path, stat, media_type=media_type, filename=filename,
+        disposition=disposition, etag=etag,
+        headers={
+            "Cache-Control": cache_control,
+            "X-Content-Type-Options": "nosniff",
+            # Should a browser still open it as a document, it runs nothing and loads nothing.
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )  # fmt: skip
