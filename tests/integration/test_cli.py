@@ -241,7 +241,7 @@ async def test_invite_code_from_the_cli_registers_once(tmp_path, database_url, s
     )
     assert created.returncode == 0, created.stderr
     code = created.stdout.strip()
-    assert re.fullmatch(r"[A-Za-z0-9_-]{8,}", code)
+    assert re.fullmatch(r"[A-Za-z0-9]{16}", code)
     node = await start_node(registration="invite")
     async with Client(node.url, rate_limit_retries=0) as a, Client(node.url) as b:
         with pytest.raises(ApiError) as needed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -19,6 +20,7 @@ from miaou.ids import (
     id_time,
     id_time_ms,
     id_worker,
+    invite_code,
     parse_id,
     smallest_id_at,
 )
@@ -279,3 +281,11 @@ def test_ids_round_trip_through_their_string_form(worker, start, steps) -> None:
     clock = Clock(start)
     for _, snowflake in walk(IdGenerator(worker, clock_ms=clock), clock, steps):
         assert parse_id(str(snowflake)) == snowflake
+
+
+def test_invite_codes_are_letters_and_digits_only() -> None:
+    # A leading "-" made ``miaou invite revoke CODE`` read the code as an option.
+    codes = {invite_code(16) for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(re.fullmatch(r"[A-Za-z0-9]{16}", code) for code in codes)
+    assert len({code[0] for code in codes}) > 50  # every symbol may lead

@@ -6,7 +6,6 @@ seat atomically (``store.consume_invite``).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -15,7 +14,7 @@ from miaou.accounts import store
 from miaou.accounts.models import MAX_INVITE_SECONDS, Invite, InviteCreate
 from miaou.db.engine import Database
 from miaou.errors import InvalidInput, NotFound
-from miaou.ids import now_ms
+from miaou.ids import invite_code, now_ms
 
 MAX_LISTED = 200
 
@@ -45,7 +44,7 @@ class InviteService:
             raise InvalidInput("Invalid invite settings.", errors=problems)
         now = now_ms()
         invite = Invite(
-            code=secrets.token_urlsafe(12),
+            code=invite_code(16),
             max_uses=body.max_uses,
             uses=0,
             expires_at=now + body.expires_in * 1000 if body.expires_in is not None else None,

@@ -6,7 +6,6 @@ the last seat; a banned user is refused and the seat is not spent.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import msgspec
@@ -24,7 +23,7 @@ from miaou.chat.tables import channels, guild_invites
 from miaou.chat.views import invite_view
 from miaou.config import Settings
 from miaou.errors import InvalidInput, NotFound
-from miaou.ids import now_ms
+from miaou.ids import invite_code, now_ms
 
 MAX_AGE = 7 * 86_400
 MAX_USES = 100
@@ -83,7 +82,7 @@ class GuildInviteService:
             if len(count.all()) >= MAX_INVITES_PER_GUILD:
                 raise InvalidInput("Too many invites in this guild.", code="max_invites")
             values = {
-                "code": secrets.token_urlsafe(8), "guild_id": guild_id, "channel_id": channel_id,
+                "code": invite_code(10), "guild_id": guild_id, "channel_id": channel_id,
                 "inviter_id": user_id, "max_uses": body.max_uses, "uses": 0,
                 "expires_at": now + body.max_age * 1000 if body.max_age else None,
                 "temporary": body.temporary, "created_at": now,
