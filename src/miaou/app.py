@@ -22,6 +22,7 @@ from miaou.accounts.invites import InviteService
 from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
 from miaou.bus import MemoryBus
+from miaou.bus import log as stream_log
 from miaou.chat import (
     emojis_api,
     guilds_api,
@@ -41,10 +42,14 @@ from miaou.chat.outbox import Outbox
 from miaou.chat.read_states import ReadStateService
 from miaou.chat.roles import RoleService
 from miaou.chat.threads import ThreadService
+from miaou.chat.typing import TypingService
 from miaou.config import Settings
 from miaou.db import migrate
 from miaou.db.engine import Database
 from miaou.errors import ConfigError
+from miaou.gateway import api as gateway_api
+from miaou.gateway.ready import ReadyReader
+from miaou.gateway.sessions import Gateway
 from miaou.http import health
 from miaou.http.errors import exception_handlers
 from miaou.http.ratelimit import RateLimits, rate_limit_middleware
@@ -79,8 +84,18 @@ class Node:
         self.dms = DMService(self.outbox)
         self.emojis = EmojiService(self.outbox, self.messages.blobs)
         self.read_states = ReadStateService(self.outbox)
+        self.typing = TypingService(self.outbox)
         self.members = MemberService(self.outbox, settings)
         self.guild_invites = GuildInviteService(self.outbox, self.members, settings)
+        self.gateway = Gateway(
+            settings,
+            self.accounts,
+            self.outbox,
+            ReadyReader(
+                self.db, self.accounts, self.guilds, self.channels, self.dms,
+                self.read_states, self.members,
+            ),
+        )  # fmt: skip
         self.rate_limits = RateLimits(settings)
         self.metrics = Metrics(
             database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
@@ -116,6 +131,7 @@ class Node:
                 *threads_api.routes,
                 *search_api.routes,
                 *emojis_api.routes,
+                *gateway_api.routes,
             ],
             exception_handlers=exception_handlers,
             middleware=[rate_limit_middleware],  # type: ignore[list-item]
@@ -144,16 +160,23 @@ class Node:
             rounds += 1
             try:
                 await self.threads.archive_idle()
+                await self._prune_stream_log()
                 if rounds % GC_EVERY_SWEEPS == 0:
                     await self.messages.blobs.collect_garbage(self.db)
             except Exception:
                 log.exception("sweep_failed")
+
+    async def _prune_stream_log(self) -> None:
+        before = ids.now_ms() - self.settings.resume_window_seconds * 1000
+        async with self.db.write() as conn:
+            await stream_log.prune(conn, before)
 
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        await self.gateway.close()
         await self.bus.close()
         await self.rate_limits.close()
         await self.db.close()

@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="start the node (migrates the database first)")
     _settings_flags(serve)
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="serving processes on the one port (needs PostgreSQL and --redis-url when > 1)",
+    )
     migrate = sub.add_parser("migrate", help="apply database migrations")
     _settings_flags(migrate)
     config = sub.add_parser("config", help="print the settings in force (secrets masked)")
@@ -132,6 +138,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from miaou.server import bind_socket, serve_forever
 
     configure_logging(settings.log_level, json=settings.log_json)
+    workers = getattr(args, "workers", 1)
+    if workers > 1:
+        from miaou.workers import check, serve_workers
+
+        check(settings, workers)
+        sock = bind_socket(settings.host, settings.port)
+        print(
+            f"miaou {__version__} listening on http://{settings.host}:{sock.getsockname()[1]} "
+            f"({workers} workers)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return serve_workers(settings, sock, workers)
     sock = bind_socket(settings.host, settings.port)  # fails fast and clearly if taken
     node = Node(settings)
     print(

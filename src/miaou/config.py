@@ -75,6 +75,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # argon2id cost; RFC 9106's second recommended profile by default.
     password_time_cost: int = 3
     password_memory_kib: int = 65_536
+    # Gateway: the heartbeat interval clients are told; the unsent bytes a connection may
+    # hold before it is cut off as a slow consumer; how long events stay resumable.
+    gateway_heartbeat_ms: int = 41_250
+    gateway_send_buffer_bytes: int = 1_048_576
+    resume_window_seconds: int = 3600
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
 
     @property
@@ -150,6 +155,12 @@ def _validate(settings: Settings) -> Settings:
         )
     if settings.password_memory_kib < 8 or settings.password_time_cost < 1:
         raise ConfigError("password_memory_kib must be >= 8 and password_time_cost >= 1")
+    if not 1000 <= settings.gateway_heartbeat_ms <= 300_000:
+        raise ConfigError("gateway_heartbeat_ms must be in 1000..300000")
+    if not 65_536 <= settings.gateway_send_buffer_bytes <= 67_108_864:
+        raise ConfigError("gateway_send_buffer_bytes must be in 65536..67108864 (64 KiB..64 MiB)")
+    if not 60 <= settings.resume_window_seconds <= 604_800:
+        raise ConfigError("resume_window_seconds must be in 60..604800 (one minute to a week)")
     for name in ("auth_per_ip", "api_per_ip", "api_per_user"):
         settings.ratelimit.parsed(name)
     return settings

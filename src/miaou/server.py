@@ -16,6 +16,7 @@ import uvicorn
 
 from miaou.app import Node
 from miaou.errors import ConfigError
+from miaou.gateway.transport import protocol_class
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -39,7 +40,8 @@ def uvicorn_config(node: Node) -> uvicorn.Config:
         node.asgi,
         loop="uvloop",
         http="httptools",
-        ws="none",  # the gateway brings its own protocol class
+        ws=protocol_class(node.gateway),  # the gateway's own protocol class (transport.py)
+        ws_max_size=65_536,
         lifespan="on",
         log_config=None,  # our structlog setup handles uvicorn's loggers
         access_log=False,  # one line per request comes from our middleware

@@ -2,5 +2,6 @@
 
 from miaou.bus.base import Bus, Event, Subscription
 from miaou.bus.memory import MemoryBus
+from miaou.bus.redis import RedisBus
 
-__all__ = ["Bus", "Event", "MemoryBus", "Subscription"]
+__all__ = ["Bus", "Event", "MemoryBus", "RedisBus", "Subscription"]

@@ -3,8 +3,8 @@
 An event has a type, a stream, a position, an origin and a payload (DESIGN.md). Streams
 name who may receive it: ``guild:<id>`` (members who can see the guild; the channel in the
 payload narrows it), ``user:<id>`` (one user's private events), ``channel:<id>`` (a DM).
-Positions are assigned by the stream log when the gateway issue brings durable streams;
-until then they are None.
+Positions are assigned by the durable stream log (``miaou.bus.log``) in the writing
+transaction; ephemeral events (typing, presence) have none.
 
 Services publish only after their transaction commits (``chat.service.Outbox``), so a
 subscriber never sees an event for a write that was rolled back.

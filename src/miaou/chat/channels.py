@@ -327,7 +327,10 @@ class ChannelService:
                         channels.c.position, channels.c.id)
                 )
             ).all()  # fmt: skip
-            result = [channel_view(r) for r in rows if r.type not in THREAD_TYPES]
+            listed = [r for r in rows if r.type not in THREAD_TYPES]
+            # Whole channels, overwrites included: the gateway's views read them from here.
+            by_channel = await overwrites_by_channel(conn, [r.id for r in listed])
+            result = [channel_view(r, by_channel[r.id]) for r in listed]
             for channel in result:
                 events.append(self._event("CHANNEL_UPDATE", channel))
         return result

@@ -146,6 +146,15 @@ class MessagesController(Controller):
         )
 
     # -- pins -----------------------------------------------------------------------------
+    @post(
+        "/{channel_id:str}/typing",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Show that you are typing, for 10 s (SEND_MESSAGES)",
+    )
+    async def typing(self, request: AnyRequest, who: Who, channel_id: FromPath[str]) -> None:
+        """Announces TYPING_START on the gateway; repeats within 5 s announce nothing."""
+        await node_of(request).typing.start(who.user_id, path_id(channel_id, "channel"))
+
     @get("/{channel_id:str}/pins", summary="Pinned messages, last pinned first")
     async def pins(self, request: AnyRequest, who: Who, channel_id: FromPath[str]) -> list[Message]:
         return await _messages(request).pins(who.user_id, path_id(channel_id, "channel"))

@@ -5,7 +5,11 @@
         events.append(Event(...))
     # committed here; the events are now on the bus
 
-If the block raises, the transaction rolls back and nothing is published.
+If the block raises, the transaction rolls back and nothing is published. Just before commit
+the events get their stream positions and are stored in the durable log (``miaou.bus.log``),
+in the same transaction as the rows they describe.
+
+Ephemeral events (typing, presence) are not written anywhere: :meth:`Outbox.announce`.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from miaou.bus import Bus, Event
+from miaou.bus import Bus, Event, log
 from miaou.db.engine import Database
+from miaou.ids import now_ms
 
 
 class Outbox:
@@ -30,8 +35,14 @@ class Outbox:
         events: list[Event] = []
         async with self.db.write() as conn:
             yield conn, events
+            if events:
+                events[:] = await log.append(conn, events, now_ms())
         if events:
             await self.bus.publish(events)
+
+    async def announce(self, event: Event) -> None:
+        """Publish an ephemeral event: no position, not logged, not replayed on resume."""
+        await self.bus.publish([event])
 
     def event(self, type_: str, stream: str, payload: object) -> Event:
         return Event(type=type_, stream=stream, payload=payload, origin=self.origin)

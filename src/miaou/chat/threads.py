@@ -194,11 +194,14 @@ class ThreadService:
         return chosen
 
     async def _discard(self, thread_id: int) -> None:
-        async with self.outbox.write() as (conn, _events):
+        async with self.outbox.write() as (conn, events):
+            thread = await self._view(conn, thread_id)
             await conn.execute(delete(channels).where(channels.c.id == thread_id))
             await conn.execute(
                 update(messages).where(messages.c.thread_id == thread_id).values(thread_id=None)
             )
+            # THREAD_CREATE went out already: say that the post is gone.
+            events.append(self._event("THREAD_DELETE", thread))
 
     # -- reading ----------------------------------------------------------------------------
     async def _view(self, conn: AsyncConnection, thread_id: int) -> Channel:

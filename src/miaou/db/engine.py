@@ -61,13 +61,20 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
-    async def read(self, *, offload: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A transaction for reading: one consistent snapshot.
+    async def read(
+        self, *, offload: bool = False, snapshot: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A transaction for reading.
 
         ``offload``: the statements may take long (a search over a large table); on SQLite
         they then run on a worker thread instead of holding up the event loop.
+        ``snapshot``: every statement sees the same committed state (REPEATABLE READ on
+        PostgreSQL, whose default gives each statement its own; SQLite's read transactions
+        are snapshots already).
         """
         async with _translated(), self.engine.connect() as conn:
+            if snapshot and not self.is_sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
             driver = await self._driver(conn) if offload and self.is_sqlite else None
             if driver is not None:
                 driver.offload = True

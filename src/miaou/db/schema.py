@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import miaou.bus.log  # registers the stream log tables
 import miaou.chat.tables  # noqa: F401 - registers the chat tables
 from miaou.db.metadata import metadata
 

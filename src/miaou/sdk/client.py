@@ -20,7 +20,8 @@ import httpx
 import msgspec
 
 from miaou.sdk.chat import ChatCalls
-from miaou.sdk.errors import ApiError, RateLimitedError
+from miaou.sdk.errors import ApiError, GatewayAuthError, RateLimitedError
+from miaou.sdk.gateway import GatewayClient, gateway_url
 from miaou.sdk.models import (
     AuthResult,
     Invite,
@@ -185,6 +186,16 @@ class Client(ChatCalls):
     # -- operations ---------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
         return dict((await self.request("GET", "/healthz")).json())
+
+    # -- gateway ------------------------------------------------------------------------
+    async def gateway(self, **kw: Any) -> GatewayClient:
+        """A gateway client for this node and token (``GET /api/v1/gateway`` names the URL),
+        not yet connected: ``async with await client.gateway() as gw: ...``. ``kw`` goes to
+        :class:`GatewayClient` (``reconnect``, ``queue_size``, ``presence``, ...)."""
+        if not self.token:
+            raise GatewayAuthError("the gateway needs a token: log in first")
+        data = (await self.request("GET", "/api/v1/gateway")).json()
+        return GatewayClient(gateway_url(self.base_url, str(data["url"])), self.token, **kw)
 
     # -- messages -----------------------------------------------------------------------
     async def send_message(

@@ -28,3 +28,21 @@ class RateLimitedError(ApiError):
     @property
     def retry_after(self) -> float:
         return float(self.headers.get("retry-after", "1"))
+
+
+class GatewayError(Exception):
+    """The gateway connection failed: a refused handshake, a malformed frame, no READY in
+    time, a lost connection. ``code`` is the WebSocket close code when there was one."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class GatewayAuthError(GatewayError):
+    """The node closed with 4004: the token is not valid. The client does not retry it."""
+
+
+class GatewayClosed(GatewayError):
+    """The gateway client is closed: by :meth:`GatewayClient.close`, or it gave up
+    reconnecting (``reconnect=False`` or ``max_reconnects`` used up)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -99,3 +101,15 @@ class MessageVersion(msgspec.Struct, kw_only=True):
     content: str
     created_at: int
     replaced_at: int
+
+
+# -- gateway --------------------------------------------------------------------------------
+class GatewayEvent(msgspec.Struct, frozen=True):
+    """One dispatched event (op 0): its name ``t``, payload ``d``, position ``s`` in stream
+    ``st``. ``s`` and ``st`` are None for ephemeral events (typing, presence), for ``READY`` /
+    ``RESUMED`` and for the client's own synthetic ``SESSION_INVALIDATED``."""
+
+    t: str
+    d: Any = None
+    s: int | None = None
+    st: str | None = None

@@ -1,0 +1,179 @@
+"""The durable stream log: every published event's position, and the events a resume needs.
+
+Each stream (``guild:<id>``, ``user:<id>``, ``channel:<id>``) has a head, the position of
+its latest event. :func:`append` runs inside the writing transaction, just before commit: it
+moves each head forward by the number of new events and stores them. Because the head row is
+updated in that transaction:
+
+- positions are gapless and never reused (a rolled-back write rolls its positions back too);
+- on PostgreSQL the head row stays locked until commit, so two writers to one stream commit
+  in position order, and every node agrees on every position (no coordination beyond the
+  database the writes share anyway);
+- the log and the rows it describes commit together: an acknowledged write is always in the
+  log, which is what lets a client that missed a live event get it back (``read_after``).
+
+Heads are updated in sorted stream order, so two transactions touching the same streams
+cannot deadlock on them. Events are kept ``retention`` long (:func:`prune`); the heads stay.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from miaou.bus.base import Event
+from miaou.db.metadata import metadata
+
+MAX_STREAM_NAME = 64
+MAX_READ = 1000  # events per read_after call
+
+stream_heads = Table(
+    "stream_heads",
+    metadata,
+    Column("stream", String(MAX_STREAM_NAME), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+stream_events = Table(
+    "stream_events",
+    metadata,
+    Column("stream", String(MAX_STREAM_NAME), primary_key=True),
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(64), nullable=False),
+    # The payload as JSON bytes, exactly as dispatched.
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "created_at"),
+)
+
+_encoder = msgspec.json.Encoder()
+
+
+class LoggedEvent(msgspec.Struct, frozen=True):
+    """One stored event: what a replay sends."""
+
+    stream: str
+    position: int
+    type: str
+    payload: msgspec.Raw  # JSON, unparsed
+
+
+def _upsert(conn: AsyncConnection) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(stream_heads)
+
+
+async def _advance(conn: AsyncConnection, stream: str, count: int) -> int:
+    """Move a stream's head ``count`` forward; return the new head."""
+    insert = _upsert(conn).values(stream=stream, position=count)
+    statement = insert.on_conflict_do_update(
+        index_elements=[stream_heads.c.stream],
+        set_={"position": stream_heads.c.position + insert.excluded.position},
+    ).returning(stream_heads.c.position)
+    return int((await conn.execute(statement)).scalar_one())
+
+
+async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) -> list[Event]:
+    """Give ``events`` their positions and store them; returns them positioned, in order.
+
+    Call inside the write transaction, after its last write (the head rows stay locked on
+    PostgreSQL until commit, so the shorter that stretch, the better).
+    """
+    by_stream: dict[str, list[int]] = defaultdict(list)
+    for index, event in enumerate(events):
+        if len(event.stream) > MAX_STREAM_NAME:
+            raise ValueError(f"stream name too long: {event.stream!r}")
+        by_stream[event.stream].append(index)
+    positioned = list(events)
+    rows: list[dict[str, Any]] = []
+    for stream in sorted(by_stream):
+        indexes = by_stream[stream]
+        head = await _advance(conn, stream, len(indexes))
+        for position, index in enumerate(indexes, start=head - len(indexes) + 1):
+            event = events[index]
+            positioned[index] = msgspec.structs.replace(event, position=position)
+            rows.append(
+                {
+                    "stream": stream,
+                    "position": position,
+                    "type": event.type,
+                    "payload": _encoder.encode(event.payload),
+                    "created_at": now_ms,
+                }
+            )
+    await conn.execute(stream_events.insert(), rows)
+    return positioned
+
+
+async def heads(conn: AsyncConnection, streams: Sequence[str]) -> dict[str, int]:
+    """The current position of each stream (0 for a stream with no event yet)."""
+    found: dict[str, int] = dict.fromkeys(streams, 0)
+    for start in range(0, len(streams), 500):
+        chunk = list(streams[start : start + 500])
+        result = await conn.execute(
+            select(stream_heads.c.stream, stream_heads.c.position).where(
+                stream_heads.c.stream.in_(chunk)
+            )
+        )
+        for stream, position in result:
+            found[stream] = int(position)
+    return found
+
+
+class Gap(Exception):
+    """The log no longer holds the events after this position (pruned): no resume."""
+
+
+async def read_after(
+    conn: AsyncConnection, stream: str, after: int, up_to: int, *, limit: int = MAX_READ
+) -> list[LoggedEvent]:
+    """Events ``after < position <= up_to`` in order (at most ``limit``); :class:`Gap` if
+    the first of them was pruned."""
+    if up_to <= after:
+        return []
+    result = await conn.execute(
+        select(stream_events.c.position, stream_events.c.type, stream_events.c.payload)
+        .where(
+            stream_events.c.stream == stream,
+            stream_events.c.position > after,
+            stream_events.c.position <= up_to,
+        )
+        .order_by(stream_events.c.position)
+        .limit(limit)
+    )
+    found = [
+        LoggedEvent(stream, int(position), type_, msgspec.Raw(bytes(payload)))
+        for position, type_, payload in result
+    ]
+    if not found or found[0].position != after + 1:
+        raise Gap(f"{stream} no longer holds position {after + 1}")
+    return found
+
+
+async def prune(conn: AsyncConnection, before_ms: int) -> int:
+    """Drop events stored before ``before_ms``; returns how many."""
+    result = await conn.execute(delete(stream_events).where(stream_events.c.created_at < before_ms))
+    return int(result.rowcount or 0)
+
+
+async def oldest(conn: AsyncConnection, stream: str) -> int | None:
+    """The oldest position still held for ``stream`` (None if none)."""
+    value = await conn.scalar(
+        select(func.min(stream_events.c.position)).where(stream_events.c.stream == stream)
+    )
+    return None if value is None else int(value)

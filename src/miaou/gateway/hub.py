@@ -1,0 +1,303 @@
+"""Fan-out in one process: bus events -> encoded once -> every session that may see them.
+
+The hub follows the streams its sessions need (``guild:``, ``user:``, ``channel:``); events
+of other streams are dropped on arrival. Per event: the frame is encoded once; a guild's
+:class:`GuildView` is updated from the event in stream order, so the event after a rule
+change is filtered by the new rules; recipients get the same bytes queued, and one flush per
+loop pass writes each connection's queue in one write (see ``transport.Session``).
+
+Sessions join a stream *holding*: live frames queue aside while their READY or replay is
+built from the database, then go out after it, so nothing falls between the snapshot and
+the live flow and nothing is sent twice (the replay stops at the position where holding
+began).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+
+from miaou.bus import Bus, Event, log
+from miaou.db.engine import Database
+from miaou.gateway import gating
+from miaou.gateway.frames import dispatch_frame, encode
+from miaou.gateway.guild_view import GuildView
+from miaou.gateway.streams import GAP_WAIT_MS, Sent, Stream, payload_field
+from miaou.ids import now_ms
+
+if TYPE_CHECKING:
+    from miaou.gateway.transport import Session
+
+log_ = structlog.get_logger("miaou.gateway")
+
+# Events after which a member's sessions leave the guild stream (after receiving it).
+_LEAVES = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"})
+NO_CHANNEL = -1  # a channel id no one can view
+
+
+def _window_channel(rule: gating.Gate) -> int | None:
+    """What a replay checks: None for every member, else VIEW_CHANNEL on this channel
+    (``NO_CHANNEL`` for events nobody may receive)."""
+    if rule.scope is gating.Scope.MEMBERS:
+        return None
+    return rule.channel_id if rule.channel_id is not None else NO_CHANNEL
+
+
+def guild_id_of(stream: str) -> int | None:
+    kind, _, ident = stream.partition(":")
+    return int(ident) if kind == "guild" else None
+
+
+class Hub:
+    def __init__(self, db: Database, bus: Bus) -> None:
+        self.db = db
+        self.bus = bus
+        self.streams: dict[str, Stream] = {}
+        self.sessions_by_user: dict[int, set[Session]] = {}
+        self._dirty: list[Session] = []
+        self._flush_scheduled = False
+        self._subscription = bus.subscribe(self.on_event)
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Frames queued and flushes done: for metrics and tests.
+        self.deliveries = 0
+
+    # -- following streams ----------------------------------------------------------------
+    async def follow(self, names: Iterable[str]) -> list[Stream]:
+        """The streams, loaded (starting position, guild view); loads in one snapshot each."""
+        wanted = list(dict.fromkeys(names))
+        to_load: list[Stream] = []
+        for name in wanted:
+            if name not in self.streams:
+                stream = self.streams[name] = Stream(name)
+                to_load.append(stream)
+        if to_load:
+            try:
+                await self._load(to_load)
+            except BaseException as exc:
+                for stream in to_load:
+                    if not stream.loaded.done():
+                        stream.loaded.set_exception(exc)
+                        stream.loaded.exception()  # retrieved: no "never retrieved" warning
+                    if self.streams.get(stream.name) is stream:
+                        del self.streams[stream.name]
+                raise
+        streams = [self.streams[name] for name in wanted if name in self.streams]
+        for stream in streams:
+            await asyncio.shield(stream.loaded)
+        return streams
+
+    async def _load(self, streams: list[Stream]) -> None:
+        async with self.db.read(snapshot=True) as conn:
+            heads = await log.heads(conn, [s.name for s in streams])
+            for stream in streams:
+                guild_id = guild_id_of(stream.name)
+                if guild_id is not None:
+                    stream.view = await GuildView.load(conn, guild_id)
+        for stream in streams:
+            stream.delivered = heads[stream.name]
+            stream.loaded.set_result(None)
+            self._deliver_ready(stream, stream.drain())
+
+    def subscribe(self, session: Session, streams: Iterable[Stream]) -> dict[str, int]:
+        """Add ``session`` to loaded streams; returns the position it starts after, per
+        stream. Synchronous, so no event can slip between the mark and the subscription."""
+        marks: dict[str, int] = {}
+        for stream in streams:
+            stream.subscribers.add(session)
+            session.streams.add(stream.name)
+            marks[stream.name] = stream.delivered
+        self.sessions_by_user.setdefault(session.user_id, set()).add(session)
+        return marks
+
+    def unsubscribe(self, session: Session, names: Iterable[str] | None = None) -> None:
+        for name in list(session.streams if names is None else names):
+            session.streams.discard(name)
+            stream = self.streams.get(name)
+            if stream is None:
+                continue
+            stream.subscribers.discard(session)
+            if not stream.subscribers and stream.ready:
+                self._forget(stream)
+        if names is None:
+            sessions = self.sessions_by_user.get(session.user_id)
+            if sessions is not None:
+                sessions.discard(session)
+                if not sessions:
+                    del self.sessions_by_user[session.user_id]
+
+    def _forget(self, stream: Stream) -> None:
+        if stream.filling is not None:
+            stream.filling.cancel()
+        del self.streams[stream.name]
+
+    # -- events from the bus ----------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        stream = self.streams.get(event.stream)
+        if stream is None:
+            return
+        if event.position is None:  # ephemeral: typing, presence
+            self._dispatch(stream, event, None)
+            return
+        self._deliver_ready(stream, stream.take(event))
+        if stream.missing() is not None and stream.filling is None:
+            stream.filling = self._spawn(self._fill_gap(stream))
+
+    def _deliver_ready(self, stream: Stream, events: list[Event]) -> None:
+        for event in events:
+            self._dispatch(stream, event, event.position)
+
+    async def _fill_gap(self, stream: Stream) -> None:
+        try:
+            await asyncio.sleep(GAP_WAIT_MS / 1000)
+            while (gap := stream.missing()) is not None:
+                async with self.db.read() as conn:
+                    found = await log.read_after(conn, stream.name, *gap)
+                for logged in found:
+                    event = Event(
+                        type=logged.type,
+                        stream=logged.stream,
+                        payload=msgspec.json.decode(logged.payload),
+                        position=logged.position,
+                    )
+                    self._deliver_ready(stream, stream.take(event))
+        except log.Gap:
+            log_.error("stream_gap_unfillable", stream=stream.name)
+        except Exception:
+            log_.exception("stream_gap_fill_failed", stream=stream.name)
+        finally:
+            stream.filling = None
+
+    def _dispatch(self, stream: Stream, event: Event, position: int | None) -> None:
+        payload = event.payload
+        frame = dispatch_frame(event.type, encode(payload), position, stream.name)
+        view = stream.view
+        channel: int | None = None
+        recipients: Iterable[Session] = stream.subscribers
+        if view is not None:
+            rule = gating.gate(event.type, payload)
+            channel = _window_channel(rule)
+            subscribers = list(stream.subscribers)
+            chosen = set(
+                view.deliver(event.type, payload, [s.user_id for s in subscribers], now_ms())
+            )
+            recipients = [s for s in subscribers if s.user_id in chosen]
+        for session in recipients:
+            session.push(frame)
+        if position is not None:
+            stream.window.append(Sent(position, frame, channel))
+            self._after(stream, event)
+
+    def _after(self, stream: Stream, event: Event) -> None:
+        """Membership effects: who follows which stream from now on."""
+        type_ = event.type
+        if stream.view is not None:
+            if type_ in _LEAVES:
+                user = payload_field(payload_field(event.payload, "user"), "id")
+                for session in list(self.sessions_by_user.get(int(user), ())):
+                    self.unsubscribe(session, [stream.name])
+            elif type_ == "GUILD_DELETE":
+                for session in list(stream.subscribers):
+                    self.unsubscribe(session, [stream.name])
+            return
+        kind, _, ident = stream.name.partition(":")
+        if kind != "user":
+            return
+        user_id = int(ident)
+        if type_ in ("GUILD_CREATE", "GUILD_JOIN"):
+            target = f"guild:{payload_field(event.payload, 'id')}"
+        elif type_ == "CHANNEL_CREATE":
+            target = f"channel:{payload_field(event.payload, 'id')}"
+        elif type_ == "GUILD_DELETE":
+            guild = f"guild:{payload_field(event.payload, 'id')}"
+            for session in list(self.sessions_by_user.get(user_id, ())):
+                self.unsubscribe(session, [guild])
+            return
+        else:
+            return
+        for session in list(self.sessions_by_user.get(user_id, ())):
+            if target not in session.streams:
+                self._spawn(self._join(session, target))
+
+    async def _join(self, session: Session, name: str) -> None:
+        """A session follows a stream it gained mid-session (a guild joined, a DM opened)."""
+        (stream,) = await self.follow([name])
+        if session.open and name not in session.streams:
+            self.subscribe(session, [stream])
+
+    # -- replay ------------------------------------------------------------------------
+    async def replay(
+        self, session: Session, positions: dict[str, int], marks: dict[str, int]
+    ) -> list[bytes] | None:
+        """The frames a resuming session missed, ``positions`` (exclusive) to ``marks``
+        (inclusive), filtered as live delivery would; None if any gap was pruned."""
+        frames: list[bytes] = []
+        for name, after in positions.items():
+            mark = marks.get(name)
+            stream = self.streams.get(name)
+            if mark is None or stream is None or after >= mark:
+                continue
+            sent = stream.window_after(after)
+            if sent is None:
+                try:
+                    sent = await self._from_log(name, after, mark)
+                except log.Gap:
+                    return None
+            now = now_ms()
+            view = stream.view
+            for item in sent:
+                if item.position > mark:
+                    break
+                visible = (
+                    item.channel is None
+                    or view is None
+                    or view.can_view(session.user_id, item.channel, now)
+                )
+                if visible:
+                    frames.append(item.frame)
+        return frames
+
+    async def _from_log(self, name: str, after: int, up_to: int) -> list[Sent]:
+        out: list[Sent] = []
+        async with self.db.read() as conn:
+            while after < up_to:
+                found = await log.read_after(conn, name, after, up_to)
+                for logged in found:
+                    payload = msgspec.json.decode(logged.payload)
+                    channel = _window_channel(gating.gate(logged.type, payload))
+                    frame = dispatch_frame(logged.type, logged.payload, logged.position, name)
+                    out.append(Sent(logged.position, frame, channel))
+                after = found[-1].position
+        return out
+
+    # -- writing -------------------------------------------------------------------------
+    def mark_dirty(self, session: Session) -> None:
+        self._dirty.append(session)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for session in dirty:
+            session.flush()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        self._subscription.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task

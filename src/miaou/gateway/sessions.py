@@ -1,0 +1,155 @@
+"""Starting and ending gateway sessions: IDENTIFY -> READY, RESUME -> replay, presence.
+
+:class:`Gateway` is what a node owns: the hub, the services READY reads through, and the
+presence of the users connected to this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from miaou.accounts.service import AccountService, Principal
+from miaou.chat.outbox import Outbox
+from miaou.config import Settings
+from miaou.errors import Unauthorized
+from miaou.gateway.frames import CloseCode, dispatch_frame, encode
+from miaou.gateway.hub import Hub
+from miaou.gateway.protocol import Identify, Resume
+from miaou.gateway.ready import ReadyReader
+from miaou.gateway.transport import Session, _now
+
+log = structlog.get_logger("miaou.gateway")
+
+SHOWN = {"online": "online", "idle": "idle", "dnd": "dnd", "invisible": "offline"}
+
+
+class Gateway:
+    def __init__(
+        self, settings: Settings, accounts: AccountService, outbox: Outbox, ready: ReadyReader
+    ) -> None:
+        self.settings = settings
+        self.accounts = accounts
+        self.outbox = outbox
+        self.ready_reader = ready
+        self.hub = Hub(outbox.db, outbox.bus)
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Counters for metrics and tests.
+        self.slow_consumers = 0
+        self.sessions_started = 0
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- IDENTIFY / RESUME -------------------------------------------------------------------
+    async def start(self, session: Session, request: Identify | Resume) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            principal = await self.accounts.authenticate(request.token)
+        except Unauthorized:
+            session.conn.close(CloseCode.AUTHENTICATION_FAILED, _now(loop))
+            session.flush()
+            return
+        except Exception:
+            log.exception("gateway_authenticate_failed")
+            session.conn.close(CloseCode.UNKNOWN_ERROR, _now(loop))
+            session.flush()
+            return
+        if not session.open:
+            return
+        session.user_id = principal.user_id
+        session.session_id = secrets.token_hex(8)
+        if isinstance(request, Identify):
+            session.status = request.status
+        try:
+            await self._begin(session, principal, request)
+        except Exception:
+            log.exception("gateway_session_start_failed", user_id=principal.user_id)
+            self.hub.unsubscribe(session)
+            session.held = None
+            session.conn.close(CloseCode.UNKNOWN_ERROR, _now(loop))
+            session.flush()
+
+    async def _begin(
+        self, session: Session, principal: Principal, request: Identify | Resume
+    ) -> None:
+        user_id = principal.user_id
+        names = await self.ready_reader.streams(user_id)
+        streams = await self.hub.follow(names)
+        if not session.open:
+            return
+        session.held = []
+        marks = self.hub.subscribe(session, streams)
+        first = not self._online_elsewhere(session)
+        if isinstance(request, Identify):
+            ready = await self.ready_reader.ready(principal, session.session_id, marks)
+            frames = [dispatch_frame("READY", encode(ready), None, None)]
+        else:
+            replayed = await self.hub.replay(session, request.positions, marks)
+            if replayed is None:
+                self.hub.unsubscribe(session)
+                session.held = None
+                session.conn.invalid_session(_now(asyncio.get_running_loop()))
+                session.flush()
+                return
+            fresh = {name: at for name, at in marks.items() if name not in request.positions}
+            resumed = dispatch_frame("RESUMED", encode({"positions": fresh}), None, None)
+            frames = [*replayed, resumed]
+        if not session.open:
+            self.hub.unsubscribe(session)
+            return
+        held, session.held = session.held or [], None
+        session.conn.accept_session(frames[0], _now(asyncio.get_running_loop()))
+        for frame in frames[1:]:
+            session.conn.send(frame)
+        for frame in held:
+            session.conn.send(frame)
+        session.flush()
+        self.sessions_started += 1
+        if first:
+            await self._announce(session, SHOWN[session.status])
+
+    # -- presence ---------------------------------------------------------------------------
+    def _online_elsewhere(self, session: Session) -> bool:
+        others = self.hub.sessions_by_user.get(session.user_id, set())
+        return any(s is not session and s.held is None for s in others)
+
+    def presence(self, session: Session, status: str) -> None:
+        session.status = status
+        self.spawn(self._announce(session, SHOWN[status]))
+
+    async def _announce(self, session: Session, shown: str) -> None:
+        guilds = [name for name in session.streams if name.startswith("guild:")]
+        payload = {"user": {"id": str(session.user_id)}, "status": shown}
+        for name in guilds:
+            guild_id = name.partition(":")[2]
+            event = self.outbox.event("PRESENCE_UPDATE", name, {**payload, "guild_id": guild_id})
+            with contextlib.suppress(Exception):
+                await self.outbox.announce(event)
+
+    def ended(self, session: Session) -> None:
+        was_live = bool(session.user_id and session.held is None and session.streams)
+        guilds = [n for n in session.streams if n.startswith("guild:")]
+        self.hub.unsubscribe(session)
+        if was_live and not self.hub.sessions_by_user.get(session.user_id):
+            payload = {"user": {"id": str(session.user_id)}, "status": "offline"}
+            for name in guilds:
+                event = self.outbox.event(
+                    "PRESENCE_UPDATE", name, {**payload, "guild_id": name.partition(":")[2]}
+                )
+                self.spawn(self.outbox.announce(event))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        await self.hub.close()

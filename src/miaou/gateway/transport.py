@@ -1,0 +1,169 @@
+"""The asyncio side of a gateway connection: uvicorn hands us the socket, we move bytes.
+
+uvicorn serves HTTP and, on a WebSocket upgrade request, builds ``Config.ws`` with
+``(config=, server_state=, app_state=)``, calls ``connection_made(transport)`` and
+``data_received(<the request re-serialised>)``, then points the transport at it. That
+contract is internal to uvicorn, so its version range is pinned in pyproject.toml and
+tests/integration/test_gateway.py exercises it.
+
+A :class:`Session` is the asyncio Protocol itself (one object per connection keeps the idle
+cost low): it feeds bytes to the sans-I/O :class:`GatewayConnection`, writes what it
+returns, arms one timer at its deadline, and runs IDENTIFY / RESUME through
+:mod:`miaou.gateway.sessions`. Broadcast frames are queued by the hub with :meth:`push`
+and written by one flush per loop pass, one write per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from miaou.gateway.frames import CloseCode
+from miaou.gateway.protocol import GatewayConnection, Identify, PresenceUpdate, Resume, State
+
+if TYPE_CHECKING:
+    from miaou.gateway.sessions import Gateway
+
+log = structlog.get_logger("miaou.gateway")
+
+
+def _now(loop: asyncio.AbstractEventLoop) -> int:
+    return int(loop.time() * 1000)
+
+
+class Session(asyncio.Protocol):
+    """One WebSocket connection to the gateway (uvicorn's ``ws`` protocol class)."""
+
+    gateway: Gateway  # set on the subclass made by ``protocol_class``
+
+    __slots__ = (
+        "_armed",
+        "_connections",
+        "_dirty",
+        "_loop",
+        "_timer",
+        "conn",
+        "held",
+        "session_id",
+        "status",
+        "streams",
+        "transport",
+        "user_id",
+    )
+
+    def __init__(self, config: Any = None, server_state: Any = None, app_state: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._connections: set[Any] | None = (
+            server_state.connections if server_state is not None else None
+        )
+        self.transport: asyncio.Transport | None = None
+        self.conn = GatewayConnection(
+            _now(self._loop), heartbeat_ms=self.gateway.settings.gateway_heartbeat_ms
+        )
+        self.user_id = 0
+        self.session_id = ""
+        self.status = "online"
+        self.streams: set[str] = set()
+        #: While READY or a replay is built: live frames wait here (None when not holding).
+        self.held: list[bytes] | None = None
+        self._dirty = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed: int | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self._connections is not None:
+            self._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data, _now(self._loop))
+        for request in self.conn.requests():
+            if isinstance(request, Identify | Resume):
+                self.gateway.spawn(self.gateway.start(self, request))
+            elif isinstance(request, PresenceUpdate):
+                self.gateway.presence(self, request.status)
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        self.conn.receive_eof(_now(self._loop))
+        self.flush()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._connections is not None:
+            self._connections.discard(self)
+        self.transport = None
+        self.gateway.ended(self)
+
+    # -- uvicorn's shutdown hook -----------------------------------------------------------
+    def shutdown(self) -> None:
+        self.conn.reconnect(_now(self._loop))
+        self.flush()
+
+    # -- output ----------------------------------------------------------------------------
+    @property
+    def open(self) -> bool:
+        return self.transport is not None and self.conn.state is not State.CLOSED
+
+    def push(self, frame: bytes) -> None:
+        """Queue a broadcast frame; written by the hub's next flush."""
+        if self.held is not None:
+            self.held.append(frame)
+            return
+        self.conn.send(frame)
+        if not self._dirty:
+            self._dirty = True
+            self.gateway.hub.mark_dirty(self)
+
+    def flush(self) -> None:
+        """Write everything queued in one write; enforce the send-buffer bound."""
+        self._dirty = False
+        transport = self.transport
+        if transport is None:
+            return
+        data = self.conn.data_to_send()
+        if data:
+            transport.write(data[0] if len(data) == 1 else b"".join(data))
+            if transport.get_write_buffer_size() > self.gateway.settings.gateway_send_buffer_bytes:
+                # Queue nothing more; the close frame goes behind what is buffered and the
+                # timer drops the socket if the client does not read it in time.
+                self.gateway.slow_consumers += 1
+                self.conn.close(CloseCode.SLOW_CONSUMER, _now(self._loop))
+                for extra in self.conn.data_to_send():
+                    transport.write(extra)
+        if self.conn.closed:
+            transport.close()
+            return
+        self._arm()
+
+    def _arm(self) -> None:
+        deadline = self.conn.deadline
+        if deadline == self._armed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed = deadline
+        self._timer = (
+            None if deadline is None else self._loop.call_at(deadline / 1000, self._on_timer)
+        )
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._armed = None
+        self.conn.handle_timer(_now(self._loop))
+        if self.conn.closed and self.transport is not None:
+            self.transport.abort()
+            return
+        self.flush()
+
+
+def protocol_class(gateway: Gateway) -> type[Session]:
+    """A Session class bound to one node's gateway, for ``uvicorn.Config(ws=...)``."""
+    return type("GatewaySession", (Session,), {"gateway": gateway, "__slots__": ()})
