@@ -21,7 +21,7 @@ from miaou.accounts.api import AdminInvitesController, AuthController, UsersCont
 from miaou.accounts.invites import InviteService
 from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
-from miaou.bus import MemoryBus
+from miaou.bus import Bus, MemoryBus, RedisBus
 from miaou.bus import log as stream_log
 from miaou.chat import (
     emojis_api,
@@ -73,7 +73,12 @@ class Node:
         )
         self.accounts = AccountService(self.db, self.passwords, settings)
         self.invites = InviteService(self.db)
-        self.bus = MemoryBus()
+        # One node alone: in-process fan-out. Nodes (or --workers) sharing Redis: pub/sub.
+        self.bus: Bus = (
+            RedisBus(settings.redis_url, channel=f"{settings.redis_namespace}:events")
+            if settings.redis_url
+            else MemoryBus()
+        )
         self.outbox = Outbox(self.db, self.bus)
         self.messages = MessageService(self.outbox, settings)
         self.threads = ThreadService(self.outbox, self.messages)
@@ -150,6 +155,10 @@ class Node:
             await migrate.upgrade(self.db)
         elif not await migrate.is_current(self.db):
             raise ConfigError("The database schema is not current: run `miaou migrate`.")
+        if isinstance(self.bus, RedisBus):
+            # Pub/sub drops what arrives while the link is down: the hub re-reads the log.
+            self.bus.on_reconnect = self.gateway.hub.resync
+            await self.bus.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="miaou-sweeper")
 
     async def _sweep_forever(self) -> None:

@@ -15,6 +15,9 @@ that the node stops with status 1 rather than flap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import signal
@@ -33,6 +36,7 @@ from miaou.errors import ConfigError
 MAX_WORKERS = 64
 MAX_RESTARTS = 5
 STOP_TIMEOUT = 30.0
+PR_SET_PDEATHSIG = 1
 
 
 def check(settings: Settings, count: int) -> None:
@@ -49,11 +53,19 @@ def _worker_id(settings: Settings, index: int) -> int:
     return (base + index) % 1024
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the parent dies, even by SIGKILL (no orphans)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
     from miaou.app import Node
     from miaou.observability import configure_logging
     from miaou.server import serve_forever
 
+    _die_with_parent()
     configure_logging(settings.log_level, json=settings.log_json)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM stops us
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -17,11 +17,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.bus import Bus, Event, log
 from miaou.db.engine import Database
+from miaou.errors import Unavailable
 from miaou.ids import now_ms
+
+logger = structlog.get_logger("miaou.outbox")
 
 
 class Outbox:
@@ -38,11 +42,20 @@ class Outbox:
             if events:
                 events[:] = await log.append(conn, events, now_ms())
         if events:
+            await self._publish(events)
+
+    async def _publish(self, events: list[Event]) -> None:
+        """After commit the write stands whatever happens here: a bus failure (Redis down)
+        is logged, not raised; other nodes' gateways recover the events from the stream log
+        (on the stream's next event or when their bus reconnects)."""
+        try:
             await self.bus.publish(events)
+        except Unavailable:
+            logger.warning("publish_failed", events=len(events))
 
     async def announce(self, event: Event) -> None:
         """Publish an ephemeral event: no position, not logged, not replayed on resume."""
-        await self.bus.publish([event])
+        await self._publish([event])
 
     def event(self, type_: str, stream: str, payload: object) -> Event:
         return Event(type=type_, stream=stream, payload=payload, origin=self.origin)

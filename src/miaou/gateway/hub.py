@@ -155,22 +155,45 @@ class Hub:
         try:
             await asyncio.sleep(GAP_WAIT_MS / 1000)
             while (gap := stream.missing()) is not None:
-                async with self.db.read() as conn:
-                    found = await log.read_after(conn, stream.name, *gap)
-                for logged in found:
-                    event = Event(
-                        type=logged.type,
-                        stream=logged.stream,
-                        payload=msgspec.json.decode(logged.payload),
-                        position=logged.position,
-                    )
-                    self._deliver_ready(stream, stream.take(event))
+                await self._read_into(stream, *gap)
         except log.Gap:
             log_.error("stream_gap_unfillable", stream=stream.name)
         except Exception:
             log_.exception("stream_gap_fill_failed", stream=stream.name)
         finally:
             stream.filling = None
+
+    async def _read_into(self, stream: Stream, after: int, up_to: int) -> None:
+        """Deliver the logged events ``after < position <= up_to`` through the stream."""
+        while after < up_to:
+            async with self.db.read() as conn:
+                found = await log.read_after(conn, stream.name, after, up_to)
+            for logged in found:
+                event = Event(
+                    type=logged.type,
+                    stream=logged.stream,
+                    payload=msgspec.json.decode(logged.payload),
+                    position=logged.position,
+                )
+                self._deliver_ready(stream, stream.take(event))
+            after = found[-1].position
+
+    def resync(self) -> None:
+        """The bus may have dropped events (its link was down): catch every stream up to
+        the log's head."""
+        self._spawn(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        streams = [s for s in self.streams.values() if s.ready]
+        async with self.db.read() as conn:
+            heads = await log.heads(conn, [s.name for s in streams])
+        for stream in streams:
+            if self.streams.get(stream.name) is not stream:
+                continue
+            try:
+                await self._read_into(stream, stream.delivered, heads[stream.name])
+            except log.Gap:
+                log_.error("stream_gap_unfillable", stream=stream.name)
 
     def _dispatch(self, stream: Stream, event: Event, position: int | None) -> None:
         payload = event.payload

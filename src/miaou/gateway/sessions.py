@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from miaou import ids
 from miaou.accounts.service import AccountService, Principal
 from miaou.chat.outbox import Outbox
 from miaou.config import Settings
@@ -65,7 +66,8 @@ class Gateway:
         if not session.open:
             return
         session.user_id = principal.user_id
-        session.session_id = secrets.token_hex(8)
+        # The worker number leads (three hex digits): which process served it, for logs.
+        session.session_id = f"{ids.id_worker(ids.new_id()):03x}{secrets.token_hex(8)}"
         if isinstance(request, Identify):
             session.status = request.status
         try:

@@ -16,7 +16,7 @@ and written by one flush per loop pass, one write per connection.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
@@ -74,8 +74,8 @@ class Session(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport has the Transport methods but is not a subclass.
+        self.transport = cast(asyncio.Transport, transport)
         if self._connections is not None:
             self._connections.add(self)
 
