@@ -307,3 +307,13 @@ def test_one_dispatch_frame_is_the_same_bytes_for_every_connection() -> None:
         pair.client.receive_data(out[0])
         pair.to_client()
         assert pair.received()[0]["d"] == {"channel_id": "3"}
+
+
+def test_presence_updates_have_their_own_smaller_rate() -> None:
+    pair = Pair(heartbeat_ms=100_000)
+    pair.identify()
+    for status in ["idle", "dnd", "online", "idle", "dnd"]:
+        pair.send({"op": 3, "d": {"status": status}})
+    assert len(pair.server.requests()) == 5 and pair.close_code() is None
+    pair.send({"op": 3, "d": {"status": "online"}})
+    assert pair.close_code() == CloseCode.RATE_LIMITED

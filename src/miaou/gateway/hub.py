@@ -38,6 +38,7 @@ log_ = structlog.get_logger("miaou.gateway")
 # Events after which a member's sessions leave the guild stream (after receiving it).
 _LEAVES = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"})
 NO_CHANNEL = -1  # a channel id no one can view
+FORGET_AFTER_S = 60.0
 
 
 def _window_channel(rule: gating.Gate) -> int | None:
@@ -108,6 +109,9 @@ class Hub:
         stream. Synchronous, so no event can slip between the mark and the subscription."""
         marks: dict[str, int] = {}
         for stream in streams:
+            # Forgotten meanwhile (a long load)? Follow it again: a gap since is refilled
+            # from the log when the next event shows it.
+            self.streams.setdefault(stream.name, stream)
             stream.subscribers.add(session)
             session.streams.add(stream.name)
             marks[stream.name] = stream.delivered
@@ -131,6 +135,14 @@ class Hub:
                     del self.sessions_by_user[session.user_id]
 
     def _forget(self, stream: Stream) -> None:
+        """Drop a stream nobody here follows, after ``FORGET_AFTER_S``: a client that
+        reconnects soon resumes from the window, and a session that loaded the stream
+        just before its last follower left still finds it."""
+        asyncio.get_running_loop().call_later(FORGET_AFTER_S, self._forget_now, stream)
+
+    def _forget_now(self, stream: Stream) -> None:
+        if stream.subscribers or self.streams.get(stream.name) is not stream:
+            return
         if stream.filling is not None:
             stream.filling.cancel()
         del self.streams[stream.name]

@@ -35,6 +35,7 @@ IDENTIFY_TIMEOUT_MS = 20_000
 CLOSE_TIMEOUT_MS = 5_000
 RATE_FRAMES = 120
 RATE_WINDOW_MS = 60_000
+RATE_PRESENCE = 5  # PRESENCE_UPDATE frames per window: each one goes to every guild
 MAX_TOKEN = 256
 MAX_POSITIONS = 2_000
 MAX_STREAM = 64
@@ -87,6 +88,7 @@ class GatewayConnection:
     __slots__ = (
         "_fragments",
         "_out",
+        "_presences",
         "_requests",
         "_window_count",
         "_window_start",
@@ -107,6 +109,7 @@ class GatewayConnection:
         self._fragments: list[bytes] | None = None
         self._window_start = now
         self._window_count = 0
+        self._presences = 0
 
     # -- input -------------------------------------------------------------------------
     def receive_data(self, data: bytes, now: int) -> None:
@@ -187,7 +190,7 @@ class GatewayConnection:
 
     def _count(self, now: int) -> None:
         if now - self._window_start >= RATE_WINDOW_MS:
-            self._window_start, self._window_count = now, 0
+            self._window_start, self._window_count, self._presences = now, 0, 0
         self._window_count += 1
         if self._window_count > RATE_FRAMES:
             raise Invalid(CloseCode.RATE_LIMITED)
@@ -213,6 +216,9 @@ class GatewayConnection:
         if op == Op.PRESENCE_UPDATE:
             if self.state is not State.READY:
                 raise Invalid(CloseCode.NOT_AUTHENTICATED)
+            self._presences += 1
+            if self._presences > RATE_PRESENCE:
+                raise Invalid(CloseCode.RATE_LIMITED)
             self._requests.append(PresenceUpdate(_status(frame.d)))
             return
         if self.state is not State.READY:
