@@ -253,11 +253,13 @@ async def test_resume_past_retention_is_an_invalid_session(node: RunningNode, ca
 
 async def test_sdk_reports_an_invalidated_session(node: RunningNode, cast: Any, live: Any) -> None:
     owner, member, guild = cast
-    gw = await live(member.client, max_backoff=0.2)
-    drop(gw)
-    await owner.client.send_message(guild.channel, "pruned away")
+    gw = await live(member.client, min_backoff=1.0, max_backoff=1.0)
+    drop(gw)  # the client waits 0.5-1 s before it reconnects
+    await owner.client.send_message(guild.channel, "missed, then pruned away")
+    # Past retention: the log is pruned and this process's window no longer reaches back.
     async with node.node.db.write() as conn:
         await log.prune(conn, before_ms=2**62)
+    node.node.gateway.hub.streams[f"guild:{guild.id}"].window.clear()
     invalidated = await gw.wait_for("SESSION_INVALIDATED", timeout=TIMEOUT)
     assert invalidated.d["reason"] == "invalid_session"
     after = await owner.client.send_message(guild.channel, "after")

@@ -115,11 +115,15 @@ async def test_a_node_cut_from_redis_catches_up_from_the_log(
         resynced.set()
 
     b.node.bus.on_reconnect = spy
-    # Cut every pub/sub link; node B reconnects, but what A published meanwhile is lost to
-    # pub/sub and must come from the stream log.
+    # Cut node B's pub/sub link (its bus names its connections); B reconnects, but what A
+    # published meanwhile is lost to pub/sub and must come from the stream log.
     admin = Redis.from_url(REDIS_URL)
     try:
-        await admin.client_kill_filter(_type="pubsub")
+        name = f"miaou-bus:{b.node.bus.node_id}"
+        links = [c for c in await admin.client_list(_type="pubsub") if c["name"] == name]
+        assert links
+        for link in links:
+            await admin.client_kill_filter(_id=link["id"])
         sent = [await alice.send_message(general["id"], f"during {i}") for i in range(5)]
     finally:
         await admin.aclose()

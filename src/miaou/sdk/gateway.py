@@ -18,10 +18,11 @@ Behaviour, in short:
   dropped (counted in ``duplicates``).
 - **Reconnect.** A lost connection, a close code other than 4004, a RECONNECT (op 7), a
   malformed frame or a missed HEARTBEAT_ACK make the client reconnect with exponential
-  backoff (0.1 s doubling up to ``max_backoff``, with jitter) and send RESUME with its
-  positions; the node replays what was missed. ``max_reconnects`` bounds the attempts of one
-  outage (None: unbounded); ``reconnects`` counts the successful ones. Close code 4004
-  (authentication failed) is final: consumers get :class:`GatewayAuthError`.
+  backoff (from ``min_backoff``, 0.1 s, doubling up to ``max_backoff``, with jitter) and
+  send RESUME with its positions; the node replays what was missed. ``max_reconnects``
+  bounds the attempts of one outage (None: unbounded); ``reconnects`` counts the
+  successful ones. Close code 4004 (authentication failed) is final: consumers get
+  :class:`GatewayAuthError`.
 - **Invalid session.** On INVALID_SESSION (op 9) the client delivers a synthetic
   ``SESSION_INVALIDATED`` event (``d`` = ``{"reason", "previous_positions"}``), then IDENTIFYs
   afresh: the application should re-fetch its state over REST. The same happens, with
@@ -131,6 +132,7 @@ class GatewayClient:
         heartbeat_jitter: bool = True,
         reconnect: bool = True,
         max_backoff: float = 10.0,
+        min_backoff: float = 0.1,
         queue_size: int = 10_000,
         max_reconnects: int | None = None,
         presence: str | None = None,
@@ -139,6 +141,8 @@ class GatewayClient:
         close_timeout: float = 2.0,
         max_frame_size: int = MAX_FRAME_SIZE,
     ) -> None:
+        if not 0 < min_backoff <= max_backoff:
+            raise ValueError("min_backoff must be positive and at most max_backoff")
         if max_backoff <= 0 or connect_timeout <= 0 or ready_timeout <= 0 or close_timeout <= 0:
             raise ValueError("max_backoff and timeouts must be positive")
         if max_reconnects is not None and max_reconnects < 0:
@@ -149,6 +153,7 @@ class GatewayClient:
         self.heartbeat_jitter = heartbeat_jitter
         self.reconnect = reconnect
         self.max_backoff = max_backoff
+        self.min_backoff = min_backoff
         self.max_reconnects = max_reconnects
         self.connect_timeout = connect_timeout
         self.ready_timeout = ready_timeout
@@ -410,7 +415,9 @@ class GatewayClient:
         while True:
             if self.max_reconnects is not None and attempt >= self.max_reconnects:
                 raise GatewayClosed(f"gave up after {attempt} reconnect attempts")
-            delay = backoff_delay(attempt, cap=self.max_backoff, jitter=self._random.random())
+            delay = backoff_delay(
+                attempt, base=self.min_backoff, cap=self.max_backoff, jitter=self._random.random()
+            )
             await asyncio.sleep(delay)
             attempt += 1
             try:
