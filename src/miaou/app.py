@@ -48,6 +48,7 @@ from miaou.db import migrate
 from miaou.db.engine import Database
 from miaou.errors import ConfigError
 from miaou.gateway import api as gateway_api
+from miaou.gateway.presence import LocalPresence, Presence, RedisPresence
 from miaou.gateway.ready import ReadyReader
 from miaou.gateway.sessions import Gateway
 from miaou.http import health
@@ -92,6 +93,11 @@ class Node:
         self.typing = TypingService(self.outbox)
         self.members = MemberService(self.outbox, settings)
         self.guild_invites = GuildInviteService(self.outbox, self.members, settings)
+        self.presence: Presence = (
+            RedisPresence(settings.redis_url, settings.redis_namespace)
+            if settings.redis_url
+            else LocalPresence()
+        )
         self.gateway = Gateway(
             settings,
             self.accounts,
@@ -100,12 +106,15 @@ class Node:
                 self.db, self.accounts, self.guilds, self.channels, self.dms,
                 self.read_states, self.members,
             ),
+            self.presence,
         )  # fmt: skip
+        self.gateway.on_offline = self.members.remove_temporary
         self.rate_limits = RateLimits(settings)
         self.metrics = Metrics(
             database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
         )
         self.messages.sends.on_batch = self.metrics.observe_send_batch
+        self.metrics.gateway.source = self.gateway.stats
         self.litestar = self._build_litestar()
         self.asgi: ASGIApp = ObservabilityMiddleware(self.litestar, metrics=self.metrics)
 
@@ -159,6 +168,7 @@ class Node:
             # Pub/sub drops what arrives while the link is down: the hub re-reads the log.
             self.bus.on_reconnect = self.gateway.hub.resync
             await self.bus.start()
+        await self.presence.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="miaou-sweeper")
 
     async def _sweep_forever(self) -> None:
@@ -186,6 +196,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.gateway.close()
+        await self.presence.close()
         await self.bus.close()
         await self.rate_limits.close()
         await self.db.close()

@@ -321,3 +321,58 @@ async def test_shutdown_asks_clients_to_reconnect(
     assert frames[-1]["op"] == 7
     assert ws.close_code == 1001
     await asyncio.wait_for(stopping, TIMEOUT)
+
+
+async def test_metrics_count_connections_and_deliveries(
+    node: RunningNode, cast: Any, live: Any
+) -> None:
+    owner, member, guild = cast
+
+    async def figures() -> dict[str, float]:
+        text = (await owner.client.request("GET", "/metrics")).text
+        return {
+            line.split()[0]: float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("miaou_gateway_")
+        }
+
+    before = await figures()
+    assert before["miaou_gateway_connections"] == 0
+    gw = await live(member.client)
+    await live(owner.client)
+    sent = await owner.client.send_message(guild.channel, "counted")
+    await until(gw, "MESSAGE_CREATE", id=sent.id)
+    after = await figures()
+    assert after["miaou_gateway_connections"] == 2
+    assert after["miaou_gateway_sessions_started_total"] == 2
+    assert after["miaou_gateway_deliveries_total"] >= before["miaou_gateway_deliveries_total"] + 2
+
+
+async def test_temporary_members_leave_when_their_last_session_ends(
+    node: RunningNode, client: Client, make_client: Any, live: Any
+) -> None:
+    await client.register("host", "correct horse battery")
+    guild = await client.create_guild("Drop-in")
+    general = next(c for c in await client.channels(guild["id"]) if c["name"] == "general")
+    invite = await client.create_guild_invite(general["id"], temporary=True, max_uses=0)
+    visitor, keeper = make_client(), make_client()
+    await visitor.register("visitor", "correct horse battery")
+    await keeper.register("keeper", "correct horse battery")
+    await visitor.join(invite["code"])
+    await keeper.join(invite["code"])
+    role = await client.create_role(guild["id"], "regular")
+    keeper_id = (await keeper.me()).id
+    await client.add_member_role(guild["id"], keeper_id, role["id"])  # a role: stays
+
+    host = await live(client)
+    first, second = await live(visitor), await live(visitor)
+    kept = await live(keeper)
+    await first.close()
+    with pytest.raises(TimeoutError):  # another session is still open: still a member
+        await host.wait_for("GUILD_MEMBER_REMOVE", timeout=0.3)
+    await second.close()
+    await kept.close()
+    removal = await until(host, "GUILD_MEMBER_REMOVE")
+    assert removal.d["user"]["id"] == (await visitor.me()).id
+    ids = {m["user"]["id"] for m in await client.members(guild["id"])}
+    assert keeper_id in ids and removal.d["user"]["id"] not in ids

@@ -131,3 +131,55 @@ async def test_a_node_cut_from_redis_catches_up_from_the_log(
     got = await messages(on_b, 5)
     assert [e.d["id"] for e in got] == [m.id for m in sent]
     assert on_b.duplicates == 0
+
+
+async def test_presence_is_offline_only_after_the_last_session_on_any_node(
+    pair: tuple[Any, Any], closing: list[Any]
+) -> None:
+    a, b = pair
+    alice, bob_a, bob_b = Client(a.url), Client(a.url), Client(b.url)
+    closing += [alice, bob_a, bob_b]
+    await alice.register("alice", PASSWORD)
+    await bob_a.register("bob", PASSWORD)
+    bob_b.token = bob_a.token
+    guild = await alice.create_guild("Presence")
+    general = next(c for c in await alice.channels(guild["id"]) if c["name"] == "general")
+    await bob_a.join((await alice.create_guild_invite(general["id"]))["code"])
+    bob_id = (await bob_a.me()).id
+
+    watcher = await alice.gateway()
+    closing.append(watcher)
+    await watcher.connect()
+    on_a, on_b = await bob_a.gateway(), await bob_b.gateway()
+    await on_a.connect()
+    await on_b.connect()
+
+    def bob(status: str) -> Any:
+        return lambda e: e.d["user"]["id"] == bob_id and e.d["status"] == status
+
+    await watcher.wait_for("PRESENCE_UPDATE", bob("online"), timeout=TIMEOUT)
+    await on_a.close()  # bob is still connected to node B
+    with pytest.raises(TimeoutError):
+        await watcher.wait_for("PRESENCE_UPDATE", bob("offline"), timeout=0.5)
+    await on_b.close()
+    await watcher.wait_for("PRESENCE_UPDATE", bob("offline"), timeout=TIMEOUT)
+
+
+async def test_a_crashed_instance_does_not_keep_users_online() -> None:
+    from miaou.gateway.presence import RedisPresence
+
+    namespace = f"test-{secrets.token_hex(6)}"
+    crashed, alive = RedisPresence(REDIS_URL, namespace), RedisPresence(REDIS_URL, namespace)
+    await crashed.start()
+    await alive.start()
+    try:
+        assert await crashed.arrive(7) is True
+        assert await alive.arrive(7) is False  # online through the other instance already
+        assert await alive.leave(7) is False
+        # The first instance dies without leaving: its liveness key expires.
+        await crashed.redis.delete(crashed._alive_key(crashed.instance))
+        assert await alive.arrive(7) is True
+        assert await alive.leave(7) is True
+    finally:
+        await crashed.close()
+        await alive.close()

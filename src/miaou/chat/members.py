@@ -124,6 +124,26 @@ class MemberService:
                 )
             await self._remove(conn, events, guild_id, user_id)
 
+    async def remove_temporary(self, user_id: int) -> list[int]:
+        """The user went offline: leave every guild they joined through a temporary invite
+        and were given no role in since (Discord's rule). Returns those guilds' ids."""
+        async with self.outbox.write() as (conn, events):
+            with_roles = select(member_roles.c.guild_id).where(member_roles.c.user_id == user_id)
+            guild_ids = list(
+                (
+                    await conn.execute(
+                        select(members.c.guild_id).where(
+                            members.c.user_id == user_id,
+                            members.c.temporary.is_(True),
+                            members.c.guild_id.not_in(with_roles),
+                        )
+                    )
+                ).scalars()
+            )
+            for guild_id in guild_ids:
+                await self._remove(conn, events, guild_id, user_id)
+        return guild_ids
+
     async def _remove(
         self, conn: AsyncConnection, events: list[Any], guild_id: int, user_id: int
     ) -> None:

@@ -64,7 +64,7 @@ class Hub:
         self._flush_scheduled = False
         self._subscription = bus.subscribe(self.on_event)
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Frames queued and flushes done: for metrics and tests.
+        #: Frames queued to sessions: for metrics.
         self.deliveries = 0
 
     # -- following streams ----------------------------------------------------------------
@@ -221,8 +221,11 @@ class Hub:
                 view.deliver(event.type, payload, [s.user_id for s in subscribers], now_ms())
             )
             recipients = [s for s in subscribers if s.user_id in chosen]
+        count = 0
         for session in recipients:
             session.push(frame)
+            count += 1
+        self.deliveries += count
         if position is not None:
             stream.window.append(Sent(position, frame, channel))
             self._after(stream, event)

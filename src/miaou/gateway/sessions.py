@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -21,6 +21,7 @@ from miaou.config import Settings
 from miaou.errors import Unauthorized
 from miaou.gateway.frames import CloseCode, dispatch_frame, encode
 from miaou.gateway.hub import Hub
+from miaou.gateway.presence import Presence
 from miaou.gateway.protocol import Identify, Resume
 from miaou.gateway.ready import ReadyReader
 from miaou.gateway.transport import Session, _now
@@ -32,17 +33,40 @@ SHOWN = {"online": "online", "idle": "idle", "dnd": "dnd", "invisible": "offline
 
 class Gateway:
     def __init__(
-        self, settings: Settings, accounts: AccountService, outbox: Outbox, ready: ReadyReader
+        self,
+        settings: Settings,
+        accounts: AccountService,
+        outbox: Outbox,
+        ready: ReadyReader,
+        presence: Presence,
     ) -> None:
         self.settings = settings
+        self.presence_book = presence
+        #: Called with a user id when their last session anywhere ended.
+        self.on_offline: Callable[[int], Awaitable[object]] | None = None
         self.accounts = accounts
         self.outbox = outbox
         self.ready_reader = ready
         self.hub = Hub(outbox.db, outbox.bus)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Counters for metrics and tests.
+        self.connections = 0
         self.slow_consumers = 0
         self.sessions_started = 0
+        self.resumes = 0
+        self.invalid_sessions = 0
+
+    def stats(self) -> dict[str, int]:
+        """Figures for ``/metrics`` (``miaou.observability.GATEWAY_METRICS``)."""
+        return {
+            "connections": self.connections,
+            "streams": len(self.hub.streams),
+            "deliveries": self.hub.deliveries,
+            "sessions_started": self.sessions_started,
+            "resumes": self.resumes,
+            "invalid_sessions": self.invalid_sessions,
+            "slow_consumers": self.slow_consumers,
+        }
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -89,18 +113,19 @@ class Gateway:
             return
         session.held = []
         marks = self.hub.subscribe(session, streams)
-        first = not self._online_elsewhere(session)
         if isinstance(request, Identify):
             ready = await self.ready_reader.ready(principal, session.session_id, marks)
             frames = [dispatch_frame("READY", encode(ready), None, None)]
         else:
             replayed = await self.hub.replay(session, request.positions, marks)
             if replayed is None:
+                self.invalid_sessions += 1
                 self.hub.unsubscribe(session)
                 session.held = None
                 session.conn.invalid_session(_now(asyncio.get_running_loop()))
                 session.flush()
                 return
+            self.resumes += 1
             fresh = {name: at for name, at in marks.items() if name not in request.positions}
             resumed = dispatch_frame("RESUMED", encode({"positions": fresh}), None, None)
             frames = [*replayed, resumed]
@@ -115,38 +140,44 @@ class Gateway:
             session.conn.send(frame)
         session.flush()
         self.sessions_started += 1
-        if first:
-            await self._announce(session, SHOWN[session.status])
+        session.counted = True
+        if await self.presence_book.arrive(user_id):
+            await self._announce(session.user_id, self._guilds(session), SHOWN[session.status])
 
     # -- presence ---------------------------------------------------------------------------
-    def _online_elsewhere(self, session: Session) -> bool:
-        others = self.hub.sessions_by_user.get(session.user_id, set())
-        return any(s is not session and s.held is None for s in others)
+    @staticmethod
+    def _guilds(session: Session) -> list[str]:
+        return [name for name in session.streams if name.startswith("guild:")]
 
     def presence(self, session: Session, status: str) -> None:
         session.status = status
-        self.spawn(self._announce(session, SHOWN[status]))
+        self.spawn(self._announce(session.user_id, self._guilds(session), SHOWN[status]))
 
-    async def _announce(self, session: Session, shown: str) -> None:
-        guilds = [name for name in session.streams if name.startswith("guild:")]
-        payload = {"user": {"id": str(session.user_id)}, "status": shown}
+    async def _announce(self, user_id: int, guilds: list[str], shown: str) -> None:
+        payload = {"user": {"id": str(user_id)}, "status": shown}
         for name in guilds:
             guild_id = name.partition(":")[2]
             event = self.outbox.event("PRESENCE_UPDATE", name, {**payload, "guild_id": guild_id})
-            with contextlib.suppress(Exception):
-                await self.outbox.announce(event)
+            await self.outbox.announce(event)
 
     def ended(self, session: Session) -> None:
-        was_live = bool(session.user_id and session.held is None and session.streams)
-        guilds = [n for n in session.streams if n.startswith("guild:")]
+        guilds = self._guilds(session)
         self.hub.unsubscribe(session)
-        if was_live and not self.hub.sessions_by_user.get(session.user_id):
-            payload = {"user": {"id": str(session.user_id)}, "status": "offline"}
-            for name in guilds:
-                event = self.outbox.event(
-                    "PRESENCE_UPDATE", name, {**payload, "guild_id": name.partition(":")[2]}
-                )
-                self.spawn(self.outbox.announce(event))
+        if session.counted:
+            session.counted = False
+            self.spawn(self._gone(session.user_id, guilds))
+
+    async def _gone(self, user_id: int, guilds: list[str]) -> None:
+        """A session ended: if it was the user's last anywhere, they are offline, and leave
+        the guilds they joined temporarily (Discord's rule: unless given a role)."""
+        try:
+            if not await self.presence_book.leave(user_id):
+                return
+            await self._announce(user_id, guilds, "offline")
+            if self.on_offline is not None:
+                await self.on_offline(user_id)
+        except Exception:
+            log.exception("gateway_session_end_failed", user_id=user_id)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -45,6 +45,7 @@ class Session(asyncio.Protocol):
         "_loop",
         "_timer",
         "conn",
+        "counted",
         "held",
         "session_id",
         "status",
@@ -65,6 +66,8 @@ class Session(asyncio.Protocol):
         self.user_id = 0
         self.session_id = ""
         self.status = "online"
+        #: Counted in the presence book (from READY / RESUMED until the connection ends).
+        self.counted = False
         self.streams: set[str] = set()
         #: While READY or a replay is built: live frames wait here (None when not holding).
         self.held: list[bytes] | None = None
@@ -76,6 +79,7 @@ class Session(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport has the Transport methods but is not a subclass.
         self.transport = cast(asyncio.Transport, transport)
+        self.gateway.connections += 1
         if self._connections is not None:
             self._connections.add(self)
 
@@ -94,6 +98,7 @@ class Session(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.gateway.connections -= 1
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

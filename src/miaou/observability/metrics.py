@@ -23,7 +23,7 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 import miaou
@@ -77,6 +77,53 @@ class DbPoolCollector(Collector):
             if stats is not None and state in stats:
                 family.add_metric([state], float(stats[state]))
         return [family]
+
+
+#: Returns the gateway's counters by name (see ``GATEWAY_METRICS``), read at scrape time.
+GatewayStatsSource = Callable[[], Mapping[str, int]]
+
+#: name -> (kind, help) of the gateway figures exported by :class:`GatewayCollector`.
+GATEWAY_METRICS: Mapping[str, tuple[str, str]] = {
+    "connections": ("gauge", "Open gateway WebSocket connections."),
+    "streams": ("gauge", "Streams this process follows for its sessions."),
+    "deliveries": ("counter", "Event frames queued to gateway sessions."),
+    "sessions_started": ("counter", "Gateway sessions that got READY or RESUMED."),
+    "resumes": ("counter", "Gateway sessions resumed with a replay."),
+    "invalid_sessions": ("counter", "RESUMEs answered with INVALID_SESSION."),
+    "slow_consumers": ("counter", "Gateway connections closed as slow consumers (4010)."),
+}
+
+
+class GatewayCollector(Collector):
+    """The gateway's figures, read from its counters at scrape time."""
+
+    def __init__(self, source: GatewayStatsSource | None = None) -> None:
+        self.source = source
+
+    def _families(self, stats: Mapping[str, int]) -> list[Metric]:
+        out: list[Metric] = []
+        for name, (kind, text) in GATEWAY_METRICS.items():
+            family: CounterMetricFamily | GaugeMetricFamily = (
+                CounterMetricFamily(f"miaou_gateway_{name}", text)
+                if kind == "counter"
+                else GaugeMetricFamily(f"miaou_gateway_{name}", text)
+            )
+            if name in stats:
+                family.add_metric([], float(stats[name]))
+            out.append(family)
+        return out
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families({})
+
+    def collect(self) -> Iterable[Metric]:
+        stats: Mapping[str, int] = {}
+        if self.source is not None:
+            try:
+                stats = self.source()
+            except Exception:
+                stats = {}
+        return self._families(stats)
 
 
 def sqlalchemy_pool_stats(engine: Any) -> PoolStatsSource:
@@ -145,6 +192,8 @@ class Metrics:
         )
         self.db_pool = DbPoolCollector(pool_stats)
         self.registry.register(self.db_pool)
+        self.gateway = GatewayCollector()
+        self.registry.register(self.gateway)
 
     def set_pool_stats(self, source: PoolStatsSource | None) -> None:
         """Attach (or detach) the pool reader once the engine exists."""

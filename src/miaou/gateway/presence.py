@@ -1,0 +1,132 @@
+"""Who is connected anywhere: a user is online from their first session to their last, on
+whichever processes and nodes those sessions live.
+
+:class:`LocalPresence` counts in this process (one node alone). :class:`RedisPresence`
+counts per process instance in a Redis hash per user; each instance keeps a liveness key
+alive (``TTL_S``) while it runs, and counts of instances whose key expired (a crashed node)
+are ignored, so a crash cannot leave its users online for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from typing import Protocol
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from miaou.errors import Unavailable
+
+log = structlog.get_logger("miaou.presence")
+
+TTL_S = 60
+REFRESH_S = 20
+
+
+class Presence(Protocol):
+    async def arrive(self, user_id: int) -> bool:
+        """Count a session of ``user_id``; True if it is their only one anywhere."""
+        ...
+
+    async def leave(self, user_id: int) -> bool:
+        """Uncount a session; True if they now have none anywhere."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalPresence:
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+
+    async def arrive(self, user_id: int) -> bool:
+        self.counts[user_id] = self.counts.get(user_id, 0) + 1
+        return self.counts[user_id] == 1
+
+    async def leave(self, user_id: int) -> bool:
+        left = self.counts.get(user_id, 0) - 1
+        if left > 0:
+            self.counts[user_id] = left
+            return False
+        self.counts.pop(user_id, None)
+        return True
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.counts.clear()
+
+
+class RedisPresence:
+    def __init__(self, url: str, namespace: str) -> None:
+        self.redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.namespace = namespace
+        self.instance = secrets.token_hex(8)
+        self._keeper: asyncio.Task[None] | None = None
+
+    def _user_key(self, user_id: int) -> str:
+        return f"{self.namespace}:presence:{user_id}"
+
+    def _alive_key(self, instance: str) -> str:
+        return f"{self.namespace}:presence-alive:{instance}"
+
+    async def start(self) -> None:
+        try:
+            await self.redis.set(self._alive_key(self.instance), 1, ex=TTL_S)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("Presence is unavailable: Redis does not answer.") from exc
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                await self.redis.set(self._alive_key(self.instance), 1, ex=TTL_S)
+            except (RedisError, OSError):
+                log.warning("presence_refresh_failed")
+
+    async def _live_total(self, user_id: int) -> int:
+        counts = await self.redis.hgetall(self._user_key(user_id))
+        if not counts:
+            return 0
+        instances = [k.decode() if isinstance(k, bytes) else str(k) for k in counts]
+        pipe = self.redis.pipeline(transaction=False)
+        for instance in instances:
+            pipe.exists(self._alive_key(instance))
+        alive = await pipe.execute()
+        total = 0
+        for instance, is_alive in zip(instances, alive, strict=True):
+            if is_alive:
+                total += max(0, int(counts.get(instance.encode(), counts.get(instance, 0))))
+        return total
+
+    async def _change(self, user_id: int, delta: int) -> int:
+        key = self._user_key(user_id)
+        try:
+            mine = await self.redis.hincrby(key, self.instance, delta)
+            if mine <= 0:
+                await self.redis.hdel(key, self.instance)
+            return await self._live_total(user_id)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("Presence is unavailable.") from exc
+
+    async def arrive(self, user_id: int) -> bool:
+        return await self._change(user_id, 1) == 1
+
+    async def leave(self, user_id: int) -> bool:
+        return await self._change(user_id, -1) == 0
+
+    async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.delete(self._alive_key(self.instance))
+        await self.redis.aclose()
