@@ -10,7 +10,8 @@ Beside the sends, the same client runs ``GET /healthz`` (no database, no auth) f
 time: the ceiling of this HTTP stack and client on this machine. The node's CPU time per
 send and the group commit's mean batch size (from ``/metrics``) say where the time goes.
 
-    python -m bench sends        # SQLite, plus PostgreSQL if MIAOU_BENCH_POSTGRES_URL is set
+    python -m bench sends        # SQLite, plus PostgreSQL if MIAOU_BENCH_POSTGRES_URL is set,
+                                 # plus PostgreSQL with 2 workers if MIAOU_BENCH_REDIS_URL too
 """
 
 from __future__ import annotations
@@ -99,9 +100,15 @@ async def hammer(port: int, requests: list[bytes]) -> tuple[int, float, list[flo
     return sum(counts), time.perf_counter() - started, latencies
 
 
-async def run_one(database_url: str | None) -> dict[str, float]:
+async def run_one(
+    database_url: str | None, workers: int = 1, redis_url: str | None = None
+) -> dict[str, float]:
     port = free_port()
-    async with node_process(port, database_url) as (url, db_url, pid):
+    async with node_process(port, database_url, workers=workers, redis_url=redis_url) as (
+        url,
+        db_url,
+        pid,
+    ):
         channel, tokens = await setup(url)
         ceiling, ceiling_elapsed, _ = await hammer(port, [HEALTHZ] * SENDERS)
         cpu_before = cpu_seconds(pid)
@@ -155,8 +162,16 @@ async def count_messages(database_url: str) -> int:
 async def main(argv: list[str]) -> None:
     rows = [("sqlite", await run_one(None))]
     pg = os.environ.get("MIAOU_BENCH_POSTGRES_URL")
+    redis = os.environ.get("MIAOU_BENCH_REDIS_URL")
     if pg:
         rows.append(("postgresql", await run_on_fresh_postgres(pg, run_one)))
+    if pg and redis:
+
+        async def two_workers(url: str) -> dict[str, float]:
+            return await run_one(url, workers=2, redis_url=redis)
+
+        # The group-commit figures come from /metrics of whichever worker answered.
+        rows.append(("pg, 2 workers", await run_on_fresh_postgres(pg, two_workers)))
     print(f"POST /api/v1/channels/{{id}}/messages, {SENDERS} senders, {SECONDS:.0f} s each")
     print(f"{'database':<12}{'sends/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'acked':>8}"
           f"{'cpu us/send':>13}{'node cores':>12}{'batch':>7}{'healthz/s':>11}")  # fmt: skip

@@ -25,22 +25,44 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError("node did not become ready")
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its live children (``--workers``) have used so
+    far (Linux /proc)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int(_stat(int(entry.name))[1]) == pid:
+                    pids.append(int(entry.name))
+    total = 0
+    for one in pids:
+        with contextlib.suppress(OSError):
+            fields = _stat(one)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.asynccontextmanager
-async def node_process(port: int, database_url: str | None) -> AsyncIterator[tuple[str, str, int]]:
+async def node_process(
+    port: int, database_url: str | None, *, workers: int = 1, redis_url: str | None = None
+) -> AsyncIterator[tuple[str, str, int]]:
     """Yield (node URL, database URL, node PID); SQLite in a temporary directory unless
-    given."""
+    given; ``workers`` > 1 needs PostgreSQL and ``redis_url``."""
     with tempfile.TemporaryDirectory() as data:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIAOU_")}
         env.update(MIAOU_RATELIMIT__ENABLED="false", MIAOU_LOG_LEVEL="warning")
         env["MIAOU_DATABASE_URL"] = database_url or f"sqlite:///{Path(data) / 'miaou.db'}"
+        if redis_url:
+            env["MIAOU_REDIS_URL"] = redis_url
+            env["MIAOU_REDIS_NAMESPACE"] = f"bench-{os.getpid()}-{port}"
+        command = [sys.executable, "-m", "miaou.cli", "serve", "--port", str(port)]
+        command += ["--data-dir", data, "--workers", str(workers)]
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
-            [sys.executable, "-m", "miaou.cli", "serve", "--port", str(port), "--data-dir", data],
+            command,
             env=env, cwd=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

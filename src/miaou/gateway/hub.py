@@ -190,6 +190,21 @@ class Hub:
                 self._deliver_ready(stream, stream.take(event))
             after = found[-1].position
 
+    async def reach(self, streams: list[Stream], positions: dict[str, int]) -> None:
+        """Before a RESUME is marked: a client may have seen, through another node, events
+        this process has not handed on yet; deliver up to the log's head first, so that the
+        replay and the live flow both start past what the client has."""
+        behind = [s for s in streams if positions.get(s.name, 0) > s.delivered]
+        if not behind:
+            return
+        async with self.db.read() as conn:
+            heads = await log.heads(conn, [s.name for s in behind])
+        for stream in behind:
+            try:
+                await self._read_into(stream, stream.delivered, heads[stream.name])
+            except log.Gap:
+                log_.error("stream_gap_unfillable", stream=stream.name)
+
     def resync(self) -> None:
         """The bus may have dropped events (its link was down): catch every stream up to
         the log's head."""

@@ -109,6 +109,8 @@ class Gateway:
         user_id = principal.user_id
         names = await self.ready_reader.streams(user_id)
         streams = await self.hub.follow(names)
+        if isinstance(request, Resume):
+            await self.hub.reach(streams, request.positions)
         if not session.open:
             return
         session.held = []
