@@ -36,6 +36,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'  # the contenders of bench/
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

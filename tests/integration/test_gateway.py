@@ -376,3 +376,32 @@ async def test_temporary_members_leave_when_their_last_session_ends(
     assert removal.d["user"]["id"] == (await visitor.me()).id
     ids = {m["user"]["id"] for m in await client.members(guild["id"])}
     assert keeper_id in ids and removal.d["user"]["id"] not in ids
+
+
+async def test_no_presence_in_large_guilds_nor_for_invisible_arrivals(
+    cast: Any, live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from miaou.gateway import sessions
+
+    owner, member, _guild = cast
+    gw = await live(owner.client)
+
+    def of_member(e: GatewayEvent) -> bool:
+        return bool(e.d["user"]["id"] == member.id)
+
+    hidden = await live(member.client, presence="invisible")
+    with pytest.raises(TimeoutError):  # shown offline from the start: nothing to say
+        await gw.wait_for("PRESENCE_UPDATE", of_member, timeout=0.3)
+    await hidden.close()
+    with pytest.raises(TimeoutError):  # and nothing when they leave either
+        await gw.wait_for("PRESENCE_UPDATE", of_member, timeout=0.3)
+
+    monkeypatch.setattr(sessions, "LARGE_GUILD", 1)  # this two-member guild is now large
+    await live(member.client)
+    with pytest.raises(TimeoutError):
+        await gw.wait_for("PRESENCE_UPDATE", of_member, timeout=0.3)
+    monkeypatch.setattr(sessions, "LARGE_GUILD", 250)
+    await live(member.client, presence="idle")  # counted once more: not a first arrival
+    other_guild_member = await live(member.client)
+    await other_guild_member.send_presence("dnd")  # a change is announced again
+    assert (await gw.wait_for("PRESENCE_UPDATE", of_member, timeout=TIMEOUT)).d["status"] == "dnd"

@@ -29,6 +29,7 @@ from miaou.gateway.transport import Session, _now
 log = structlog.get_logger("miaou.gateway")
 
 SHOWN = {"online": "online", "idle": "idle", "dnd": "dnd", "invisible": "offline"}
+LARGE_GUILD = 250  # members; past it no presence updates (Discord's large_threshold)
 
 
 class Gateway:
@@ -143,7 +144,8 @@ class Gateway:
         session.flush()
         self.sessions_started += 1
         session.counted = True
-        if await self.presence_book.arrive(user_id):
+        first = await self.presence_book.arrive(user_id)
+        if first and session.status != "invisible":  # invisible: shown offline, as before
             await self._announce(session.user_id, self._guilds(session), SHOWN[session.status])
 
     # -- presence ---------------------------------------------------------------------------
@@ -156,8 +158,13 @@ class Gateway:
         self.spawn(self._announce(session.user_id, self._guilds(session), SHOWN[status]))
 
     async def _announce(self, user_id: int, guilds: list[str], shown: str) -> None:
+        """PRESENCE_UPDATE to each guild, except large ones: there every member's arrival
+        would reach every member (N² frames); their clients ask REST (Discord's rule)."""
         payload = {"user": {"id": str(user_id)}, "status": shown}
         for name in guilds:
+            stream = self.hub.streams.get(name)
+            if stream is None or stream.view is None or stream.view.member_count > LARGE_GUILD:
+                continue
             guild_id = name.partition(":")[2]
             event = self.outbox.event("PRESENCE_UPDATE", name, {**payload, "guild_id": guild_id})
             await self.outbox.announce(event)
@@ -167,15 +174,16 @@ class Gateway:
         self.hub.unsubscribe(session)
         if session.counted:
             session.counted = False
-            self.spawn(self._gone(session.user_id, guilds))
+            self.spawn(self._gone(session.user_id, guilds, session.status != "invisible"))
 
-    async def _gone(self, user_id: int, guilds: list[str]) -> None:
+    async def _gone(self, user_id: int, guilds: list[str], shown: bool) -> None:
         """A session ended: if it was the user's last anywhere, they are offline, and leave
         the guilds they joined temporarily (Discord's rule: unless given a role)."""
         try:
             if not await self.presence_book.leave(user_id):
                 return
-            await self._announce(user_id, guilds, "offline")
+            if shown:
+                await self._announce(user_id, guilds, "offline")
             if self.on_offline is not None:
                 await self.on_offline(user_id)
         except Exception:
