@@ -102,10 +102,7 @@ class Node:
             settings,
             self.accounts,
             self.outbox,
-            ReadyReader(
-                self.db, self.accounts, self.guilds, self.channels, self.dms,
-                self.read_states, self.members,
-            ),
+            ReadyReader(self.db, self.accounts, self.dms, self.read_states),
             self.presence,
         )  # fmt: skip
         self.gateway.on_offline = self.members.remove_temporary

@@ -117,7 +117,8 @@ class Gateway:
         session.held = []
         marks = self.hub.subscribe(session, streams)
         if isinstance(request, Identify):
-            ready = await self.ready_reader.ready(principal, session.session_id, marks)
+            views = {int(s.name[6:]): s.view for s in streams if s.view is not None}
+            ready = await self.ready_reader.ready(principal, session.session_id, marks, views)
             frames = [dispatch_frame("READY", encode(ready), None, None)]
         else:
             replayed = await self.hub.replay(session, request.positions, marks)
