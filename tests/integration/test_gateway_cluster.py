@@ -53,18 +53,26 @@ async def messages(gw: GatewayClient, count: int) -> list[GatewayEvent]:
     return got
 
 
-async def test_clients_on_two_nodes_converse_in_one_order(
-    pair: tuple[Any, Any], closing: list[Any]
-) -> None:
+async def alice_and_bob(
+    pair: tuple[Any, Any], closing: list[Any], name: str
+) -> tuple[Client, Client, str]:
+    """Alice (on node A) owns a guild; Bob registered and joined it through node B.
+    Returns both clients and the guild's #general id."""
     a, b = pair
     alice, bob = Client(a.url), Client(b.url)
     closing += [alice, bob]
     await alice.register("alice", PASSWORD)
     await bob.register("bob", PASSWORD)
-    guild = await alice.create_guild("Across")
+    guild = await alice.create_guild(name)
     general = next(c for c in await alice.channels(guild["id"]) if c["name"] == "general")
-    invite = await alice.create_guild_invite(general["id"])
-    await bob.join(invite["code"])  # through node B
+    await bob.join((await alice.create_guild_invite(general["id"]))["code"])
+    return alice, bob, str(general["id"])
+
+
+async def test_clients_on_two_nodes_converse_in_one_order(
+    pair: tuple[Any, Any], closing: list[Any]
+) -> None:
+    alice, bob, general_id = await alice_and_bob(pair, closing, "Across")
 
     on_a = await alice.gateway()
     on_b = await bob.gateway()
@@ -72,16 +80,16 @@ async def test_clients_on_two_nodes_converse_in_one_order(
     await on_a.connect()
     await on_b.connect()
 
-    hello = await alice.send_message(general["id"], "hello from A")
-    reply = await bob.send_message(general["id"], "hello from B")
+    hello = await alice.send_message(general_id, "hello from A")
+    reply = await bob.send_message(general_id, "hello from B")
     # Each sees both, its own included, in the order they were sent, at the same positions.
     seen_a, seen_b = await asyncio.gather(messages(on_a, 2), messages(on_b, 2))
     assert [e.d["id"] for e in seen_a] == [hello.id, reply.id]
     assert [(e.s, e.d["id"]) for e in seen_b] == [(e.s, e.d["id"]) for e in seen_a]
 
     # Both talk at once, each through their own node: both see one order, one position each.
-    sends = [alice.send_message(general["id"], f"a{i}") for i in range(20)]
-    sends += [bob.send_message(general["id"], f"b{i}") for i in range(20)]
+    sends = [alice.send_message(general_id, f"a{i}") for i in range(20)]
+    sends += [bob.send_message(general_id, f"b{i}") for i in range(20)]
     sent = await asyncio.gather(*sends)
     got_a, got_b = await asyncio.gather(messages(on_a, 40), messages(on_b, 40))
     assert {e.d["id"] for e in got_a} == {m.id for m in sent}
@@ -94,14 +102,8 @@ async def test_clients_on_two_nodes_converse_in_one_order(
 async def test_a_node_cut_from_redis_catches_up_from_the_log(
     pair: tuple[Any, Any], closing: list[Any]
 ) -> None:
-    a, b = pair
-    alice, bob = Client(a.url), Client(b.url)
-    closing += [alice, bob]
-    await alice.register("alice", PASSWORD)
-    await bob.register("bob", PASSWORD)
-    guild = await alice.create_guild("Cut")
-    general = next(c for c in await alice.channels(guild["id"]) if c["name"] == "general")
-    await bob.join((await alice.create_guild_invite(general["id"]))["code"])
+    _, b = pair
+    alice, bob, general_id = await alice_and_bob(pair, closing, "Cut")
     on_b = await bob.gateway()
     closing.append(on_b)
     await on_b.connect()
@@ -124,7 +126,7 @@ async def test_a_node_cut_from_redis_catches_up_from_the_log(
         assert links
         for link in links:
             await admin.client_kill_filter(_id=link["id"])
-        sent = [await alice.send_message(general["id"], f"during {i}") for i in range(5)]
+        sent = [await alice.send_message(general_id, f"during {i}") for i in range(5)]
     finally:
         await admin.aclose()
     await asyncio.wait_for(resynced.wait(), TIMEOUT)
