@@ -1,7 +1,7 @@
 """Starting and ending gateway sessions: IDENTIFY -> READY, RESUME -> replay, presence.
 
-:class:`Gateway` is what a node owns: the hub, the services READY reads through, and the
-presence of the users connected to this process.
+:class:`Gateway` is what a node process owns: the hub, the READY reader, and the presence
+book (this process's counts, or the cluster's through Redis).
 """
 
 from __future__ import annotations
