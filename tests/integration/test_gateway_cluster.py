@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from test_gateway import messages_in
 
-from miaou.sdk import Client, GatewayClient, GatewayEvent
+from miaou.sdk import Client
 
 REDIS_URL = os.environ.get("MIAOU_TEST_REDIS_URL", "")
 PASSWORD = "correct horse battery"
@@ -42,15 +43,6 @@ async def closing() -> AsyncIterator[list[Any]]:
     things: list[Any] = []
     yield things
     await asyncio.gather(*(t.close() for t in things))
-
-
-async def messages(gw: GatewayClient, count: int) -> list[GatewayEvent]:
-    got: list[GatewayEvent] = []
-    while len(got) < count:
-        event = await gw.next_event(timeout=TIMEOUT)
-        if event.t == "MESSAGE_CREATE":
-            got.append(event)
-    return got
 
 
 async def alice_and_bob(
@@ -83,7 +75,7 @@ async def test_clients_on_two_nodes_converse_in_one_order(
     hello = await alice.send_message(general_id, "hello from A")
     reply = await bob.send_message(general_id, "hello from B")
     # Each sees both, its own included, in the order they were sent, at the same positions.
-    seen_a, seen_b = await asyncio.gather(messages(on_a, 2), messages(on_b, 2))
+    seen_a, seen_b = await asyncio.gather(messages_in(on_a, 2), messages_in(on_b, 2))
     assert [e.d["id"] for e in seen_a] == [hello.id, reply.id]
     assert [(e.s, e.d["id"]) for e in seen_b] == [(e.s, e.d["id"]) for e in seen_a]
 
@@ -91,7 +83,7 @@ async def test_clients_on_two_nodes_converse_in_one_order(
     sends = [alice.send_message(general_id, f"a{i}") for i in range(20)]
     sends += [bob.send_message(general_id, f"b{i}") for i in range(20)]
     sent = await asyncio.gather(*sends)
-    got_a, got_b = await asyncio.gather(messages(on_a, 40), messages(on_b, 40))
+    got_a, got_b = await asyncio.gather(messages_in(on_a, 40), messages_in(on_b, 40))
     assert {e.d["id"] for e in got_a} == {m.id for m in sent}
     assert [(e.s, e.d["id"]) for e in got_a] == [(e.s, e.d["id"]) for e in got_b]
     positions = [e.s or 0 for e in got_a]
@@ -130,7 +122,7 @@ async def test_a_node_cut_from_redis_catches_up_from_the_log(
     finally:
         await admin.aclose()
     await asyncio.wait_for(resynced.wait(), TIMEOUT)
-    got = await messages(on_b, 5)
+    got = await messages_in(on_b, 5)
     assert [e.d["id"] for e in got] == [m.id for m in sent]
     assert on_b.duplicates == 0
 

@@ -31,7 +31,6 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -169,11 +168,3 @@ async def prune(conn: AsyncConnection, before_ms: int) -> int:
     """Drop events stored before ``before_ms``; returns how many."""
     result = await conn.execute(delete(stream_events).where(stream_events.c.created_at < before_ms))
     return int(result.rowcount or 0)
-
-
-async def oldest(conn: AsyncConnection, stream: str) -> int | None:
-    """The oldest position still held for ``stream`` (None if none)."""
-    value = await conn.scalar(
-        select(func.min(stream_events.c.position)).where(stream_events.c.stream == stream)
-    )
-    return None if value is None else int(value)

@@ -64,6 +64,15 @@ async def load_guild(conn: AsyncConnection, guild_id: int) -> Guild:
     return guild
 
 
+async def member_guild_ids(
+    conn: AsyncConnection, user_id: int, *, limit: int | None = None
+) -> list[int]:
+    """The guilds ``user_id`` is a member of, in the order they joined them."""
+    query = select(members.c.guild_id).where(members.c.user_id == user_id)
+    query = query.order_by(members.c.joined_at).limit(limit)
+    return list((await conn.execute(query)).scalars())
+
+
 async def load_guilds(conn: AsyncConnection, guild_ids: list[int]) -> list[Guild]:
     """The guilds of ``guild_ids`` (which must exist), in that order, in three queries
     however many there are (a user's guild list)."""
@@ -151,14 +160,7 @@ class GuildService:
 
     async def mine(self, user_id: int) -> list[Guild]:
         async with self.db.read() as conn:
-            guild_ids = (
-                await conn.execute(
-                    select(members.c.guild_id)
-                    .where(members.c.user_id == user_id)
-                    .order_by(members.c.joined_at)
-                )
-            ).scalars()
-            return await load_guilds(conn, list(guild_ids))
+            return await load_guilds(conn, await member_guild_ids(conn, user_id))
 
     async def update(
         self, user_id: int, guild_id: int, patch: GuildPatch, reason: str | None = None

@@ -64,7 +64,7 @@ _MEMBERS: Final[dict[str, Timing]] = {
     "PRESENCE_UPDATE": Timing.BEFORE,
 }
 # These name their user in ``user.id``; that user receives them even once gone.
-_NAMES_LEAVER: Final = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"})
+LEAVES: Final = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"})
 
 # VIEW_CHANNEL on the payload's own ``id`` (the channel or thread itself).
 _OWN_ID: Final[dict[str, Timing]] = {
@@ -124,7 +124,7 @@ def gate(event_type: str, payload: Any) -> Gate:
     timing = _MEMBERS.get(event_type)
     if timing is not None:
         leaver = None
-        if event_type in _NAMES_LEAVER:
+        if event_type in LEAVES:
             leaver = to_id(field(field(payload, "user"), "id"))
         return Gate(Scope.MEMBERS, timing=timing, user_id=leaver)
     timing = _OWN_ID.get(event_type)

@@ -27,7 +27,7 @@ from miaou.db.engine import Database
 from miaou.gateway import gating
 from miaou.gateway.frames import dispatch_frame, encode
 from miaou.gateway.guild_view import GuildView
-from miaou.gateway.streams import GAP_WAIT_MS, Sent, Stream, payload_field
+from miaou.gateway.streams import GAP_WAIT_MS, Sent, Stream
 from miaou.ids import now_ms
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 log_ = structlog.get_logger("miaou.gateway")
 
-# Events after which a member's sessions leave the guild stream (after receiving it).
-_LEAVES = frozenset({"GUILD_MEMBER_REMOVE", "GUILD_BAN_ADD"})
 NO_CHANNEL = -1  # a channel id no one can view
 FORGET_AFTER_S = 60.0
 
@@ -157,7 +155,7 @@ class Hub:
             return
         self._deliver_ready(stream, stream.take(event))
         if stream.missing() is not None and stream.filling is None:
-            stream.filling = self._spawn(self._fill_gap(stream))
+            stream.filling = self.spawn(self._fill_gap(stream))
 
     def _deliver_ready(self, stream: Stream, events: list[Event]) -> None:
         for event in events:
@@ -175,20 +173,27 @@ class Hub:
         finally:
             stream.filling = None
 
-    async def _read_into(self, stream: Stream, after: int, up_to: int) -> None:
-        """Deliver the logged events ``after < position <= up_to`` through the stream."""
+    async def _logged(self, name: str, after: int, up_to: int) -> list[log.LoggedEvent]:
+        """The log's events ``after < position <= up_to``, in order (:class:`log.Gap` if
+        pruned), read in pages."""
+        out: list[log.LoggedEvent] = []
         while after < up_to:
             async with self.db.read() as conn:
-                found = await log.read_after(conn, stream.name, after, up_to)
-            for logged in found:
-                event = Event(
-                    type=logged.type,
-                    stream=logged.stream,
-                    payload=msgspec.json.decode(logged.payload),
-                    position=logged.position,
-                )
-                self._deliver_ready(stream, stream.take(event))
+                found = await log.read_after(conn, name, after, up_to)
+            out += found
             after = found[-1].position
+        return out
+
+    async def _read_into(self, stream: Stream, after: int, up_to: int) -> None:
+        """Deliver the logged events ``after < position <= up_to`` through the stream."""
+        for logged in await self._logged(stream.name, after, up_to):
+            event = Event(
+                type=logged.type,
+                stream=logged.stream,
+                payload=msgspec.json.decode(logged.payload),
+                position=logged.position,
+            )
+            self._deliver_ready(stream, stream.take(event))
 
     async def reach(self, streams: list[Stream], positions: dict[str, int]) -> None:
         """Before a RESUME is marked: a client may have seen, through another node, events
@@ -208,7 +213,7 @@ class Hub:
     def resync(self) -> None:
         """The bus may have dropped events (its link was down): catch every stream up to
         the log's head."""
-        self._spawn(self._catch_up())
+        self.spawn(self._catch_up())
 
     async def _catch_up(self) -> None:
         streams = [s for s in self.streams.values() if s.ready]
@@ -249,9 +254,9 @@ class Hub:
         """Membership effects: who follows which stream from now on."""
         type_ = event.type
         if stream.view is not None:
-            if type_ in _LEAVES:
-                user = payload_field(payload_field(event.payload, "user"), "id")
-                for session in list(self.sessions_by_user.get(int(user), ())):
+            if type_ in gating.LEAVES:  # the member leaves the stream, after receiving it
+                user = gating.to_id(gating.field(gating.field(event.payload, "user"), "id"))
+                for session in list(self.sessions_by_user.get(user or 0, ())):
                     self.unsubscribe(session, [stream.name])
             elif type_ == "GUILD_DELETE":
                 for session in list(stream.subscribers):
@@ -262,11 +267,11 @@ class Hub:
             return
         user_id = int(ident)
         if type_ in ("GUILD_CREATE", "GUILD_JOIN"):
-            target = f"guild:{payload_field(event.payload, 'id')}"
+            target = f"guild:{gating.field(event.payload, 'id')}"
         elif type_ == "CHANNEL_CREATE":
-            target = f"channel:{payload_field(event.payload, 'id')}"
+            target = f"channel:{gating.field(event.payload, 'id')}"
         elif type_ == "GUILD_DELETE":
-            guild = f"guild:{payload_field(event.payload, 'id')}"
+            guild = f"guild:{gating.field(event.payload, 'id')}"
             for session in list(self.sessions_by_user.get(user_id, ())):
                 self.unsubscribe(session, [guild])
             return
@@ -274,7 +279,7 @@ class Hub:
             return
         for session in list(self.sessions_by_user.get(user_id, ())):
             if target not in session.streams:
-                self._spawn(self._join(session, target))
+                self.spawn(self._join(session, target))
 
     async def _join(self, session: Session, name: str) -> None:
         """A session follows a stream it gained mid-session (a guild joined, a DM opened)."""
@@ -316,15 +321,10 @@ class Hub:
 
     async def _from_log(self, name: str, after: int, up_to: int) -> list[Sent]:
         out: list[Sent] = []
-        async with self.db.read() as conn:
-            while after < up_to:
-                found = await log.read_after(conn, name, after, up_to)
-                for logged in found:
-                    payload = msgspec.json.decode(logged.payload)
-                    channel = _window_channel(gating.gate(logged.type, payload))
-                    frame = dispatch_frame(logged.type, logged.payload, logged.position, name)
-                    out.append(Sent(logged.position, frame, channel))
-                after = found[-1].position
+        for logged in await self._logged(name, after, up_to):
+            channel = _window_channel(gating.gate(logged.type, msgspec.json.decode(logged.payload)))
+            frame = dispatch_frame(logged.type, logged.payload, logged.position, name)
+            out.append(Sent(logged.position, frame, channel))
         return out
 
     # -- writing -------------------------------------------------------------------------
@@ -341,7 +341,7 @@ class Hub:
             session.flush()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+    def spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from miaou.accounts.service import AccountService, Principal
 from miaou.chat.access import overwrites_by_channel
 from miaou.chat.dms import DMService
-from miaou.chat.guilds import load_guilds
+from miaou.chat.guilds import load_guilds, member_guild_ids
 from miaou.chat.members import member_rows
 from miaou.chat.models import THREAD_TYPES
 from miaou.chat.outbox import channel_stream, guild_stream, user_stream
@@ -47,14 +47,7 @@ class ReadyReader:
     async def streams(self, user_id: int) -> list[str]:
         """The user's own stream, their guilds', their DMs'."""
         async with self.db.read() as conn:
-            guild_ids = (
-                await conn.execute(
-                    select(members.c.guild_id)
-                    .where(members.c.user_id == user_id)
-                    .order_by(members.c.joined_at)
-                    .limit(MAX_STREAMS)
-                )
-            ).scalars()
+            guild_ids = await member_guild_ids(conn, user_id, limit=MAX_STREAMS)
             names = [user_stream(user_id), *(guild_stream(g) for g in guild_ids)]
             dm_ids = (
                 await conn.execute(

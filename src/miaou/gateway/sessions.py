@@ -7,7 +7,6 @@ book (this process's counts, or the cluster's through Redis).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -24,7 +23,7 @@ from miaou.gateway.hub import Hub
 from miaou.gateway.presence import Presence
 from miaou.gateway.protocol import Identify, Resume
 from miaou.gateway.ready import ReadyReader
-from miaou.gateway.transport import Session, _now
+from miaou.gateway.transport import Session, loop_ms
 
 log = structlog.get_logger("miaou.gateway")
 
@@ -49,7 +48,6 @@ class Gateway:
         self.outbox = outbox
         self.ready_reader = ready
         self.hub = Hub(outbox.db, outbox.bus)
-        self._tasks: set[asyncio.Task[None]] = set()
         #: Counters for metrics and tests.
         self.connections = 0
         self.slow_consumers = 0
@@ -70,9 +68,7 @@ class Gateway:
         }
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.hub.spawn(coro)
 
     # -- IDENTIFY / RESUME -------------------------------------------------------------------
     async def start(self, session: Session, request: Identify | Resume) -> None:
@@ -80,12 +76,12 @@ class Gateway:
         try:
             principal = await self.accounts.authenticate(request.token)
         except Unauthorized:
-            session.conn.close(CloseCode.AUTHENTICATION_FAILED, _now(loop))
+            session.conn.close(CloseCode.AUTHENTICATION_FAILED, loop_ms(loop))
             session.flush()
             return
         except Exception:
             log.exception("gateway_authenticate_failed")
-            session.conn.close(CloseCode.UNKNOWN_ERROR, _now(loop))
+            session.conn.close(CloseCode.UNKNOWN_ERROR, loop_ms(loop))
             session.flush()
             return
         if not session.open:
@@ -101,7 +97,7 @@ class Gateway:
             log.exception("gateway_session_start_failed", user_id=principal.user_id)
             self.hub.unsubscribe(session)
             session.held = None
-            session.conn.close(CloseCode.UNKNOWN_ERROR, _now(loop))
+            session.conn.close(CloseCode.UNKNOWN_ERROR, loop_ms(loop))
             session.flush()
 
     async def _begin(
@@ -117,7 +113,7 @@ class Gateway:
         session.held = []
         marks = self.hub.subscribe(session, streams)
         if isinstance(request, Identify):
-            views = {int(s.name[6:]): s.view for s in streams if s.view is not None}
+            views = {s.view.guild_id: s.view for s in streams if s.view is not None}
             ready = await self.ready_reader.ready(principal, session.session_id, marks, views)
             frames = [dispatch_frame("READY", encode(ready), None, None)]
         else:
@@ -126,7 +122,7 @@ class Gateway:
                 self.invalid_sessions += 1
                 self.hub.unsubscribe(session)
                 session.held = None
-                session.conn.invalid_session(_now(asyncio.get_running_loop()))
+                session.conn.invalid_session(loop_ms(asyncio.get_running_loop()))
                 session.flush()
                 return
             self.resumes += 1
@@ -137,7 +133,7 @@ class Gateway:
             self.hub.unsubscribe(session)
             return
         held, session.held = session.held or [], None
-        session.conn.accept_session(frames[0], _now(asyncio.get_running_loop()))
+        session.conn.accept_session(frames[0], loop_ms(asyncio.get_running_loop()))
         for frame in frames[1:]:
             session.conn.send(frame)
         for frame in held:
@@ -191,9 +187,4 @@ class Gateway:
             log.exception("gateway_session_end_failed", user_id=user_id)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-        await self.hub.close()
+        await self.hub.close()  # cancels the sessions' tasks too (they run on the hub)

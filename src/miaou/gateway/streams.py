@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -89,10 +89,3 @@ class Stream:
         if not self.window or self.window[0].position > position + 1:
             return None
         return [sent for sent in self.window if sent.position > position]
-
-
-def payload_field(payload: Any, name: str) -> Any:
-    """A field of an event payload, which is a dict (from the bus or the log) or a Struct."""
-    if isinstance(payload, dict):
-        return payload.get(name)
-    return getattr(payload, name, None)

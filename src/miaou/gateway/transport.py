@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("miaou.gateway")
 
 
-def _now(loop: asyncio.AbstractEventLoop) -> int:
+def loop_ms(loop: asyncio.AbstractEventLoop) -> int:
     return int(loop.time() * 1000)
 
 
@@ -61,7 +61,7 @@ class Session(asyncio.Protocol):
         )
         self.transport: asyncio.Transport | None = None
         self.conn = GatewayConnection(
-            _now(self._loop), heartbeat_ms=self.gateway.settings.gateway_heartbeat_ms
+            loop_ms(self._loop), heartbeat_ms=self.gateway.settings.gateway_heartbeat_ms
         )
         self.user_id = 0
         self.session_id = ""
@@ -84,7 +84,7 @@ class Session(asyncio.Protocol):
             self._connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.conn.receive_data(data, _now(self._loop))
+        self.conn.receive_data(data, loop_ms(self._loop))
         for request in self.conn.requests():
             if isinstance(request, Identify | Resume):
                 self.gateway.spawn(self.gateway.start(self, request))
@@ -93,7 +93,7 @@ class Session(asyncio.Protocol):
         self.flush()
 
     def eof_received(self) -> bool | None:
-        self.conn.receive_eof(_now(self._loop))
+        self.conn.receive_eof(loop_ms(self._loop))
         self.flush()
         return None
 
@@ -109,7 +109,7 @@ class Session(asyncio.Protocol):
 
     # -- uvicorn's shutdown hook -----------------------------------------------------------
     def shutdown(self) -> None:
-        self.conn.reconnect(_now(self._loop))
+        self.conn.reconnect(loop_ms(self._loop))
         self.flush()
 
     # -- output ----------------------------------------------------------------------------
@@ -140,7 +140,7 @@ class Session(asyncio.Protocol):
                 # Queue nothing more; the close frame goes behind what is buffered and the
                 # timer drops the socket if the client does not read it in time.
                 self.gateway.slow_consumers += 1
-                self.conn.close(CloseCode.SLOW_CONSUMER, _now(self._loop))
+                self.conn.close(CloseCode.SLOW_CONSUMER, loop_ms(self._loop))
                 for extra in self.conn.data_to_send():
                     transport.write(extra)
         if self.conn.closed:
@@ -162,7 +162,7 @@ class Session(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         self._armed = None
-        self.conn.handle_timer(_now(self._loop))
+        self.conn.handle_timer(loop_ms(self._loop))
         if self.conn.closed and self.transport is not None:
             self.transport.abort()
             return
