@@ -288,7 +288,7 @@ def test_reconnect_sends_op7_then_1001() -> None:
     assert pair.close_code() == CloseCode.GOING_AWAY
 
 
-def test_pings_are_answered_by_websockets() -> None:
+def test_pings_are_answered_with_their_data() -> None:
     pair = Pair()
     pair.identify()
     pair.client.send_ping(b"hi")
@@ -317,3 +317,87 @@ def test_presence_updates_have_their_own_smaller_rate() -> None:
     assert len(pair.server.requests()) == 5 and pair.close_code() is None
     pair.send({"op": 3, "d": {"status": "online"}})
     assert pair.close_code() == CloseCode.RATE_LIMITED
+
+
+# -- frames after the handshake, read by ``miaou.gateway.wire`` ------------------------------
+def client_frame(opcode: Opcode, data: bytes, fin: bool = True) -> bytes:
+    return Frame(opcode, data, fin).serialize(mask=True)
+
+
+def raw_close(code: int, reason: bytes = b"") -> bytes:
+    return client_frame(Opcode.CLOSE, code.to_bytes(2, "big") + reason)
+
+
+def test_the_handshake_object_is_dropped_once_answered() -> None:
+    pair = Pair()
+    assert pair.server.ws is None  # ~1.6 KB per idle connection otherwise
+
+
+def test_frames_split_anywhere_across_reads_are_reassembled() -> None:
+    pair = Pair()
+    pair.received()
+    wire = client_frame(Opcode.TEXT, json.dumps({"op": 2, "d": {"token": "bytewise"}}).encode())
+    wire += client_frame(Opcode.TEXT, b'{"op": 1}')
+    for i in range(len(wire)):
+        pair.server.receive_data(wire[i : i + 1], pair.now)
+    assert pair.server.requests() == [Identify(token="bytewise")]
+    assert pair.server.state is State.AUTHENTICATING
+
+
+def test_a_frame_sent_with_the_request_is_read_after_the_handshake() -> None:
+    server = GatewayConnection(0, heartbeat_ms=HEARTBEAT)
+    client = ClientProtocol(parse_uri("ws://127.0.0.1:9/gateway"))
+    client.send_request(client.connect())
+    (request,) = client.data_to_send()
+    identify = client_frame(Opcode.TEXT, b'{"op": 2, "d": {"token": "eager"}}')
+    server.receive_data(request[:20], 0)
+    server.receive_data(request[20:] + identify, 0)
+    assert server.requests() == [Identify(token="eager")]
+
+
+@pytest.mark.parametrize(
+    ("wire", "code"),
+    [
+        (client_frame(Opcode.CONT, b"x"), 1002),  # a continuation with nothing to continue
+        (client_frame(Opcode.TEXT, b"{", fin=False) + client_frame(Opcode.TEXT, b"}"), 1002),
+        (Frame(Opcode.TEXT, b'{"op": 1}').serialize(mask=False), 1002),  # clients must mask
+        (raw_close(999), 1002),  # not a close code
+        (raw_close(1000, b"\xff\xfe"), 1007),  # a reason that is not UTF-8
+        (client_frame(Opcode.TEXT, b"x" * 60_000, fin=False)
+         + client_frame(Opcode.CONT, b"x" * 10_000), 1009),  # fragments over the limit
+    ],
+)  # fmt: skip
+def test_protocol_errors_fail_the_connection_with_their_code(wire: bytes, code: int) -> None:
+    pair = Pair()
+    pair.identify()
+    pair.server.receive_data(wire, pair.now)
+    pair.to_client()
+    assert pair.close_code() == code
+    assert pair.server.closed
+    pair.server.receive_data(client_frame(Opcode.TEXT, b'{"op": 1}'), pair.now)
+    assert pair.server.data_to_send() == []  # nothing after the end
+
+
+def test_a_close_without_a_code_is_echoed_empty() -> None:
+    pair = Pair()
+    pair.identify()
+    pair.server.receive_data(client_frame(Opcode.CLOSE, b""), pair.now)
+    assert pair.server.data_to_send() == [Frame(Opcode.CLOSE, b"").serialize(mask=False)]
+    assert pair.server.closed and pair.server.close_code is None
+
+
+def test_the_client_answering_our_close_ends_the_connection() -> None:
+    pair = Pair()
+    pair.identify()
+    pair.server.reconnect(pair.now)
+    pair.to_client()
+    assert pair.server.state is State.CLOSING
+    pair.to_server()  # websockets' client answers the close frame
+    assert pair.server.closed and pair.server.close_code == CloseCode.GOING_AWAY
+
+
+def test_eof_ends_the_connection() -> None:
+    pair = Pair()
+    pair.identify()
+    pair.server.receive_eof(pair.now)
+    assert pair.server.closed and pair.server.deadline is None

@@ -57,7 +57,8 @@ class Hub:
         self.db = db
         self.bus = bus
         self.streams: dict[str, Stream] = {}
-        self.sessions_by_user: dict[int, set[Session]] = {}
+        #: A user's sessions here (a tuple: most have one or two).
+        self.sessions_by_user: dict[int, tuple[Session, ...]] = {}
         self._dirty: list[Session] = []
         self._flush_scheduled = False
         self._subscription = bus.subscribe(self.on_event)
@@ -111,14 +112,18 @@ class Hub:
             # from the log when the next event shows it.
             self.streams.setdefault(stream.name, stream)
             stream.subscribers.add(session)
-            session.streams.add(stream.name)
+            if stream.name not in session.streams:
+                session.streams += (stream.name,)
             marks[stream.name] = stream.delivered
-        self.sessions_by_user.setdefault(session.user_id, set()).add(session)
+        mine = self.sessions_by_user.get(session.user_id, ())
+        if session not in mine:
+            self.sessions_by_user[session.user_id] = (*mine, session)
         return marks
 
     def unsubscribe(self, session: Session, names: Iterable[str] | None = None) -> None:
-        for name in list(session.streams if names is None else names):
-            session.streams.discard(name)
+        leaving = set(session.streams if names is None else names)
+        session.streams = tuple(n for n in session.streams if n not in leaving)
+        for name in leaving:
             stream = self.streams.get(name)
             if stream is None:
                 continue
@@ -126,11 +131,13 @@ class Hub:
             if not stream.subscribers and stream.ready:
                 self._forget(stream)
         if names is None:
-            sessions = self.sessions_by_user.get(session.user_id)
-            if sessions is not None:
-                sessions.discard(session)
-                if not sessions:
-                    del self.sessions_by_user[session.user_id]
+            others = tuple(
+                s for s in self.sessions_by_user.get(session.user_id, ()) if s is not session
+            )
+            if others:
+                self.sessions_by_user[session.user_id] = others
+            else:
+                self.sessions_by_user.pop(session.user_id, None)
 
     def _forget(self, stream: Stream) -> None:
         """Drop a stream nobody here follows, after ``FORGET_AFTER_S``: a client that
@@ -256,7 +263,7 @@ class Hub:
         if stream.view is not None:
             if type_ in gating.LEAVES:  # the member leaves the stream, after receiving it
                 user = gating.to_id(gating.field(gating.field(event.payload, "user"), "id"))
-                for session in list(self.sessions_by_user.get(user or 0, ())):
+                for session in self.sessions_by_user.get(user or 0, ()):
                     self.unsubscribe(session, [stream.name])
             elif type_ == "GUILD_DELETE":
                 for session in list(stream.subscribers):
@@ -272,12 +279,12 @@ class Hub:
             target = f"channel:{gating.field(event.payload, 'id')}"
         elif type_ == "GUILD_DELETE":
             guild = f"guild:{gating.field(event.payload, 'id')}"
-            for session in list(self.sessions_by_user.get(user_id, ())):
+            for session in self.sessions_by_user.get(user_id, ()):
                 self.unsubscribe(session, [guild])
             return
         else:
             return
-        for session in list(self.sessions_by_user.get(user_id, ())):
+        for session in self.sessions_by_user.get(user_id, ()):
             if target not in session.streams:
                 self.spawn(self._join(session, target))
 

@@ -1,10 +1,11 @@
 """One gateway connection as a sans-I/O state machine: bytes in, bytes and requests out.
 
-Like ``websockets``' own protocol objects (which it wraps for the HTTP handshake and frame
-parsing) it does no I/O and reads no clock: the caller passes ``now`` (milliseconds) to every
-call, writes what :meth:`GatewayConnection.data_to_send` returns, acts on
-:meth:`GatewayConnection.requests` (IDENTIFY, RESUME and PRESENCE_UPDATE need the node), and
-calls :meth:`GatewayConnection.handle_timer` at :attr:`GatewayConnection.deadline`. Every
+Like ``websockets``' own protocol objects (its ``ServerProtocol`` answers the HTTP
+handshake and its frame parser reads the frames, see ``miaou.gateway.wire``) it does no
+I/O and reads no clock: the caller passes ``now`` (milliseconds) to every call, writes
+what :meth:`GatewayConnection.data_to_send` returns, acts on
+:meth:`GatewayConnection.requests` (IDENTIFY, RESUME and PRESENCE_UPDATE need the node),
+and calls :meth:`GatewayConnection.handle_timer` at :attr:`GatewayConnection.deadline`. Every
 rule of docs/gateway.md about frames, heartbeats, rate limits and close codes is here, tested
 with bytes alone.
 
@@ -20,13 +21,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import State as WsState
 from websockets.server import ServerProtocol
 
 from miaou.gateway.frames import CLOSE_REASONS, CloseCode, Op, op_frame, text_frame
+from miaou.gateway.wire import (
+    Failure,
+    close_frame,
+    close_payload,
+    pong_frame,
+    read_frames,
+    split_handshake,
+)
 
 PATH = "/gateway"
 MAX_FRAME_BYTES = 65_536
@@ -86,8 +93,10 @@ class Invalid(Exception):
 
 class GatewayConnection:
     __slots__ = (
+        "_close_sent",
         "_fragments",
         "_out",
+        "_pending",
         "_presences",
         "_requests",
         "_window_count",
@@ -99,65 +108,94 @@ class GatewayConnection:
     )
 
     def __init__(self, now: int, *, heartbeat_ms: int = 41_250) -> None:
-        self.ws = ServerProtocol(max_size=MAX_FRAME_BYTES, logger=_quiet)
+        #: websockets' handshake, dropped once answered (frames are read by ``wire``).
+        self.ws: ServerProtocol | None = ServerProtocol(max_size=MAX_FRAME_BYTES, logger=_quiet)
         self.heartbeat_ms = heartbeat_ms
         self.state = State.HANDSHAKE
         #: When :meth:`handle_timer` must next run (milliseconds), or None.
         self.deadline: int | None = now + HANDSHAKE_TIMEOUT_MS
-        self._out: list[bytes] = []
-        self._requests: list[Request_] = []
+        # Both None when empty: an empty list costs 56 bytes on every idle connection.
+        self._out: list[bytes] | None = None
+        self._requests: list[Request_] | None = None
         self._fragments: list[bytes] | None = None
+        #: During the handshake the request's last bytes (to find its end across reads);
+        #: after it, the bytes of an incomplete frame.
+        self._pending = b""
+        self._close_sent: int | None = None
         self._window_start = now
         self._window_count = 0
         self._presences = 0
 
     # -- input -------------------------------------------------------------------------
     def receive_data(self, data: bytes, now: int) -> None:
-        self.ws.receive_data(data)
-        self._process(now)
+        if self.state is State.HANDSHAKE:
+            self._receive_handshake(data, now)
+        elif self.state is not State.CLOSED:
+            self._receive_frames(data, now)
 
     def receive_eof(self, now: int) -> None:
-        self.ws.receive_eof()
-        self._process(now)
+        if self.ws is not None:
+            self.ws.receive_eof()
+            self._collect()
+        self._closed()
 
-    def _process(self, now: int) -> None:
-        for event in self.ws.events_received():
+    def _receive_handshake(self, data: bytes, now: int) -> None:
+        ws = self.ws
+        assert ws is not None
+        cut = split_handshake(self._pending, data)
+        head, rest = (data, b"") if cut is None else (data[:cut], data[cut:])
+        self._pending = (self._pending + head)[-3:]
+        ws.receive_data(head)
+        for event in ws.events_received():
             if isinstance(event, Request):
-                self._handshake(event, now)
-            elif isinstance(event, Frame):
-                self._frame(event, now)
-        if self.ws.state is WsState.CLOSING and self.state not in (State.CLOSING, State.CLOSED):
-            # websockets failed the connection itself (a frame over the size limit, a
-            # protocol error) and has queued its close frame.
-            self.state = State.CLOSING
-            self.deadline = now + CLOSE_TIMEOUT_MS
+                self._handshake(event, ws, now)
         self._collect()
+        if self.state is State.WAITING:
+            self.ws, self._pending = None, b""
+            if rest:  # the client did not wait for the answer (RFC 6455 4.1 says it must)
+                self._receive_frames(rest, now)
 
-    def _handshake(self, request: Request, now: int) -> None:
+    def _handshake(self, request: Request, ws: ServerProtocol, now: int) -> None:
         if urlsplit(request.path).path != PATH:
-            response = self.ws.reject(404, "Not Found\n")
+            response = ws.reject(404, "Not Found\n")
         else:
-            response = self.ws.accept(request)
-        self.ws.send_response(response)
-        # websockets' parser generator keeps the request alive for the connection's life;
-        # its headers (~2 KB) are not needed once answered.
-        request.headers = Headers()
+            response = ws.accept(request)
+        ws.send_response(response)
         self._collect()
         if response.status_code != 101:
-            self.state = State.CLOSED
-            self.deadline = None
+            self._closed()
             return
         self.state = State.WAITING
         self.deadline = now + IDENTIFY_TIMEOUT_MS
-        self._out.append(op_frame(Op.HELLO, {"heartbeat_interval": self.heartbeat_ms}))
+        self._queue(op_frame(Op.HELLO, {"heartbeat_interval": self.heartbeat_ms}))
+
+    def _receive_frames(self, data: bytes, now: int) -> None:
+        frames, self._pending, failure = read_frames(self._pending + data, MAX_FRAME_BYTES)
+        for frame in frames:
+            try:
+                self._frame(frame, now)
+            except Failure as failed:
+                failure = failed
+                break
+            if self.state is State.CLOSED:
+                return
+        if failure is not None:
+            self._fail(failure)
 
     def _frame(self, frame: Frame, now: int) -> None:
-        if frame.opcode in (Opcode.PING, Opcode.PONG):
-            return  # websockets answers pings itself
-        if frame.opcode is Opcode.CLOSE:
-            if self.state is not State.CLOSED:
-                self.state = State.CLOSING  # websockets echoed the close frame
-                self.deadline = now + CLOSE_TIMEOUT_MS
+        opcode = frame.opcode
+        if opcode is Opcode.PING:
+            if self.state is not State.CLOSING:
+                self._queue(pong_frame(bytes(frame.data)))
+            return
+        if opcode is Opcode.PONG:
+            return
+        if opcode is Opcode.CLOSE:
+            received = close_payload(bytes(frame.data))
+            if self.state is not State.CLOSING:  # the client closes: echo it (RFC 6455 5.5.1)
+                self._queue(Frame(Opcode.CLOSE, frame.data).serialize(mask=False))
+                self._close_sent = None if received is None else received.code
+            self._closed()  # the transport closes once the echo is written
             return
         if self.state not in (State.WAITING, State.AUTHENTICATING, State.READY):
             return
@@ -171,22 +209,26 @@ class GatewayConnection:
             self.close(problem.code, now)
 
     def _assemble(self, frame: Frame) -> bytes | None:
-        """Whole text messages; binary is refused (websockets bounds the total size)."""
-        if frame.opcode is Opcode.BINARY:
+        """Whole text messages, at most ``MAX_FRAME_BYTES`` in all; binary is refused."""
+        opcode = frame.opcode
+        if opcode is Opcode.CONT:
+            if self._fragments is None:
+                raise Failure(1002, "unexpected continuation frame")
+            self._fragments.append(bytes(frame.data))
+            if sum(map(len, self._fragments)) > MAX_FRAME_BYTES:
+                raise Failure(1009, "message too big")
+            if not frame.fin:
+                return None
+            whole, self._fragments = b"".join(self._fragments), None
+            return whole
+        if self._fragments is not None:
+            raise Failure(1002, "expected a continuation frame")
+        if opcode is Opcode.BINARY:
             raise Invalid(CloseCode.DECODE_ERROR)
-        if frame.opcode is Opcode.TEXT:
-            if frame.fin:
-                return bytes(frame.data)
-            self._fragments = [bytes(frame.data)]
-            return None
-        assert frame.opcode is Opcode.CONT
-        if self._fragments is None:  # pragma: no cover - websockets rejects this first
-            raise Invalid(CloseCode.DECODE_ERROR)
-        self._fragments.append(bytes(frame.data))
-        if not frame.fin:
-            return None
-        whole, self._fragments = b"".join(self._fragments), None
-        return whole
+        if frame.fin:
+            return bytes(frame.data)
+        self._fragments = [bytes(frame.data)]
+        return None
 
     def _count(self, now: int) -> None:
         if now - self._window_start >= RATE_WINDOW_MS:
@@ -202,7 +244,7 @@ class GatewayConnection:
             raise Invalid(CloseCode.DECODE_ERROR) from None
         op = frame.op
         if op == Op.HEARTBEAT:
-            self._out.append(op_frame(Op.HEARTBEAT_ACK))
+            self._queue(op_frame(Op.HEARTBEAT_ACK))
             if self.state is State.READY:
                 self.deadline = now + self.heartbeat_ms * 3 // 2
             return
@@ -211,7 +253,7 @@ class GatewayConnection:
                 raise Invalid(CloseCode.ALREADY_AUTHENTICATED)
             request: Request_ = _identify(frame.d) if op == Op.IDENTIFY else _resume(frame.d)
             self.state = State.AUTHENTICATING
-            self._requests.append(request)
+            self._request(request)
             return
         if op == Op.PRESENCE_UPDATE:
             if self.state is not State.READY:
@@ -219,7 +261,7 @@ class GatewayConnection:
             self._presences += 1
             if self._presences > RATE_PRESENCE:
                 raise Invalid(CloseCode.RATE_LIMITED)
-            self._requests.append(PresenceUpdate(_status(frame.d)))
+            self._request(PresenceUpdate(_status(frame.d)))
             return
         if self.state is not State.READY:
             raise Invalid(CloseCode.NOT_AUTHENTICATED)
@@ -227,8 +269,8 @@ class GatewayConnection:
 
     # -- what the node decides ---------------------------------------------------------
     def requests(self) -> list[Request_]:
-        requests, self._requests = self._requests, []
-        return requests
+        requests, self._requests = self._requests, None
+        return requests or []
 
     def accept_session(self, ready: bytes, now: int) -> None:
         """The token was good: send READY (or RESUMED, a pre-built dispatch frame)."""
@@ -236,48 +278,58 @@ class GatewayConnection:
             return
         self.state = State.READY
         self.deadline = now + self.heartbeat_ms * 3 // 2
-        self._out.append(ready)
+        self._queue(ready)
 
     def invalid_session(self, now: int) -> None:
         """RESUME could not be honoured: tell the client to IDENTIFY afresh."""
         if self.state is State.AUTHENTICATING:
-            self._out.append(op_frame(Op.INVALID_SESSION, False))
+            self._queue(op_frame(Op.INVALID_SESSION, False))
             self.state = State.WAITING
             self.deadline = now + IDENTIFY_TIMEOUT_MS
 
     def send(self, frame: bytes) -> None:
         """Queue a complete pre-encoded frame (a dispatch built once for many)."""
         if self.state is State.READY:
-            self._out.append(frame)
+            self._queue(frame)
 
     def send_json(self, payload: bytes) -> None:
         if self.state is State.READY:
-            self._out.append(text_frame(payload))
+            self._queue(text_frame(payload))
 
     def reconnect(self, now: int) -> None:
         """The node is going away: ask the client to RESUME elsewhere, then close 1001."""
         if self.state in (State.WAITING, State.AUTHENTICATING, State.READY):
-            self._out.append(op_frame(Op.RECONNECT))
+            self._queue(op_frame(Op.RECONNECT))
         self.close(CloseCode.GOING_AWAY, now)
 
     def close(self, code: CloseCode, now: int) -> None:
         if self.state in (State.CLOSING, State.CLOSED):
             return
-        if self.state is State.HANDSHAKE or self.ws.state is not WsState.OPEN:
-            self.state = State.CLOSED
-            self.deadline = None
+        if self.state is State.HANDSHAKE:
+            self._closed()
             return
-        self.ws.send_close(int(code), CLOSE_REASONS.get(code, ""))
+        self._queue(close_frame(int(code), CLOSE_REASONS.get(code, "")))
+        self._close_sent = int(code)
         self.state = State.CLOSING
         self.deadline = now + CLOSE_TIMEOUT_MS
-        self._collect()
+
+    def _fail(self, failure: Failure) -> None:
+        """A protocol error: send the close frame and end the connection at once."""
+        self._queue(close_frame(failure.code, failure.reason[:100]))
+        self._close_sent = failure.code
+        self._closed()
+
+    def _closed(self) -> None:
+        self.state = State.CLOSED
+        self.deadline = None
+        self._fragments = None
+        self._pending = b""
 
     def handle_timer(self, now: int) -> None:
         if self.deadline is None or now < self.deadline:
             return
         if self.state is State.CLOSING or self.state is State.HANDSHAKE:
-            self.state = State.CLOSED  # the peer did not finish closing: drop the socket
-            self.deadline = None
+            self._closed()  # the peer did not finish closing: drop the socket
         elif self.state is State.READY:
             self.close(CloseCode.SESSION_TIMED_OUT, now)
         elif self.state in (State.WAITING, State.AUTHENTICATING):
@@ -285,19 +337,29 @@ class GatewayConnection:
 
     # -- output ------------------------------------------------------------------------
     def _collect(self) -> None:
+        """What websockets wrote during the handshake (the HTTP answer, or an end)."""
+        assert self.ws is not None
         for data in self.ws.data_to_send():
             if data:
-                self._out.append(data)
-            else:  # SEND_EOF: websockets is done with the connection
-                self.state = State.CLOSED
-                self.deadline = None
-        if self.ws.state is WsState.CLOSED:
-            self.state = State.CLOSED
-            self.deadline = None
+                self._queue(data)
+            else:  # SEND_EOF: websockets refused the request
+                self._closed()
+
+    def _queue(self, data: bytes) -> None:
+        if self._out is None:
+            self._out = [data]
+        else:
+            self._out.append(data)
+
+    def _request(self, request: Request_) -> None:
+        if self._requests is None:
+            self._requests = [request]
+        else:
+            self._requests.append(request)
 
     def data_to_send(self) -> list[bytes]:
-        out, self._out = self._out, []
-        return out
+        out, self._out = self._out, None
+        return out or []
 
     @property
     def closed(self) -> bool:
@@ -306,8 +368,8 @@ class GatewayConnection:
 
     @property
     def close_code(self) -> int | None:
-        sent = self.ws.close_sent
-        return None if sent is None else sent.code
+        """The code of the close frame this side sent, if any."""
+        return self._close_sent
 
 
 def _identify(data: Any) -> Identify:

@@ -18,6 +18,7 @@ from miaou.accounts.service import AccountService, Principal
 from miaou.chat.outbox import Outbox
 from miaou.config import Settings
 from miaou.errors import Unauthorized
+from miaou.gateway.deadlines import Deadlines
 from miaou.gateway.frames import CloseCode, dispatch_frame, encode
 from miaou.gateway.hub import Hub
 from miaou.gateway.presence import Presence
@@ -48,6 +49,8 @@ class Gateway:
         self.outbox = outbox
         self.ready_reader = ready
         self.hub = Hub(outbox.db, outbox.bus)
+        #: Every connection's deadline on one loop timer.
+        self.deadlines = Deadlines()
         #: Counters for metrics and tests.
         self.connections = 0
         self.slow_consumers = 0
@@ -188,3 +191,4 @@ class Gateway:
 
     async def close(self) -> None:
         await self.hub.close()  # cancels the sessions' tasks too (they run on the hub)
+        self.deadlines.close()

@@ -8,9 +8,9 @@ tests/integration/test_gateway.py exercises it.
 
 A :class:`Session` is the asyncio Protocol itself (one object per connection keeps the idle
 cost low): it feeds bytes to the sans-I/O :class:`GatewayConnection`, writes what it
-returns, arms one timer at its deadline, and runs IDENTIFY / RESUME through
-:mod:`miaou.gateway.sessions`. Broadcast frames are queued by the hub with :meth:`push`
-and written by one flush per loop pass, one write per connection.
+returns, files its deadline with the gateway's :class:`Deadlines`, and runs IDENTIFY /
+RESUME through :mod:`miaou.gateway.sessions`. Broadcast frames are queued by the hub with
+:meth:`push` and written by one flush per loop pass, one write per connection.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
+from miaou.gateway.deadlines import slot_start_ms
 from miaou.gateway.frames import CloseCode
 from miaou.gateway.protocol import GatewayConnection, Identify, PresenceUpdate, Resume, State
 
@@ -43,7 +44,6 @@ class Session(asyncio.Protocol):
         "_connections",
         "_dirty",
         "_loop",
-        "_timer",
         "conn",
         "counted",
         "held",
@@ -68,11 +68,12 @@ class Session(asyncio.Protocol):
         self.status = "online"
         #: Counted in the presence book (from READY / RESUMED until the connection ends).
         self.counted = False
-        self.streams: set[str] = set()
+        #: The streams it follows (a tuple: a handful, and a set costs 216 bytes).
+        self.streams: tuple[str, ...] = ()
         #: While READY or a replay is built: live frames wait here (None when not holding).
         self.held: list[bytes] | None = None
         self._dirty = False
-        self._timer: asyncio.TimerHandle | None = None
+        #: The deadline slot this session is filed in (see ``miaou.gateway.deadlines``).
         self._armed: int | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
@@ -99,9 +100,7 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gateway.connections -= 1
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._armed = None  # its filing is stale from now on
         if self._connections is not None:
             self._connections.discard(self)
         self.transport = None
@@ -150,17 +149,14 @@ class Session(asyncio.Protocol):
 
     def _arm(self) -> None:
         deadline = self.conn.deadline
-        if deadline == self._armed:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._armed = deadline
-        self._timer = (
-            None if deadline is None else self._loop.call_at(deadline / 1000, self._on_timer)
-        )
+        armed = self._armed
+        if deadline is None or (armed is not None and slot_start_ms(armed) <= deadline):
+            return  # no deadline, or filed for no later than it: looked at again then
+        self._armed = self.gateway.deadlines.file(self, deadline)
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def on_deadline(self, slot: int) -> None:
+        if slot != self._armed:
+            return  # filed again since, or gone
         self._armed = None
         self.conn.handle_timer(loop_ms(self._loop))
         if self.conn.closed and self.transport is not None:
