@@ -56,7 +56,7 @@ from typing import Any
 
 from bench.bench_accounts import free_port
 from bench.gateway_load import raise_file_limit
-from bench.gateway_servers import Target, cpu_seconds, start_target
+from bench.gateway_servers import Cluster, Target, cpu_seconds, start_target
 
 SERVERS = ("miaou", "raw", "websockets", "socketio")
 FILLER = "hello from the bench, a message of ordinary length"
@@ -80,6 +80,7 @@ class Config:
     burst_seconds: float
     heartbeat_ms: int | None
     json_path: str | None
+    cluster: Cluster | None = None
 
     @property
     def sizes(self) -> list[int]:
@@ -109,11 +110,20 @@ def parse(argv: list[str]) -> Config:
     ap.add_argument("--burst-seconds", type=float, default=10.0, help="cap a burst's length")
     ap.add_argument("--heartbeat-ms", type=int, default=None, help="Miaou heartbeat interval")
     ap.add_argument("--json", dest="json_path", default=None, help="write raw figures here")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="Miaou: serve --workers N on PostgreSQL + Redis (needs "
+                         "MIAOU_BENCH_POSTGRES_URL and MIAOU_BENCH_REDIS_URL)")  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="1,000 members, 1 rep, ~3 minutes")
     a = ap.parse_args(argv)
     if a.quick:
         a.members, a.latency_members, a.memory = [1000], [100], [2000]
         a.reps, a.latency_messages = 1, 30
+    cluster = None
+    if a.workers > 1:
+        postgres, redis = (os.environ.get(f"MIAOU_BENCH_{k}_URL") for k in ("POSTGRES", "REDIS"))
+        if not (postgres and redis):
+            ap.error("--workers needs MIAOU_BENCH_POSTGRES_URL and MIAOU_BENCH_REDIS_URL")
+        cluster = Cluster(a.workers, postgres, redis)
     servers = [s for s in a.servers.split(",") if s]
     for s in servers:
         if s not in SERVERS:
@@ -129,7 +139,7 @@ def parse(argv: list[str]) -> Config:
         latency_rate=a.latency_rate, offered=a.offered, distinct=a.distinct,
         per_worker=a.per_worker, concurrency=a.concurrency, size_seconds=a.size_seconds,
         burst_seconds=a.burst_seconds,
-        heartbeat_ms=a.heartbeat_ms, json_path=a.json_path,
+        heartbeat_ms=a.heartbeat_ms, json_path=a.json_path, cluster=cluster,
     )  # fmt: skip
 
 
@@ -370,7 +380,7 @@ async def burst(
 async def run_server(name: str, cfg: Config, payload: int) -> Result:
     result = Result(name)
     port = free_port()
-    target = await start_target(name, port, cfg.heartbeat_ms)
+    target = await start_target(name, port, cfg.heartbeat_ms, cfg.cluster)
     workdir = Path(tempfile.mkdtemp(prefix=f"gw-{name}-"))
     pool = LoadPool(target, cfg.per_worker, workdir)
     finished = False
@@ -388,6 +398,9 @@ async def run_server(name: str, cfg: Config, payload: int) -> Result:
                 f"server CPU {step['server_cpu']:.1f} s, ready p50 {step['ready_ms_p50']:.0f} "
                 f"ms, failed {step['failed']} {step['errors'] or ''}, RSS "
                 f"{result.rss_kib[size] / 1024:.0f} MiB")  # fmt: skip
+            if spread := target.spread():
+                step["fds_per_process"] = spread
+                log(f"  {name} {size:>6} descriptors per worker: {spread}")
             if pool.total < size:
                 result.problems.append(f"only {pool.total} of {size} connections")
                 break
@@ -439,7 +452,7 @@ async def run_server(name: str, cfg: Config, payload: int) -> Result:
         result.problems += target.problems()
         cleanup = getattr(target, "cleanup", None)
         if cleanup is not None:
-            cleanup()
+            await cleanup()
     return result
 
 

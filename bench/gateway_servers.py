@@ -1,15 +1,16 @@
 """The servers the gateway benchmark drives, each in its own process, and their senders.
 
-A :class:`Target` is one server under test: its process id (for /proc CPU and memory), the
-ports it listens on (one today; ``miaou serve --workers N`` will give one server several
-processes, see :attr:`Target.pids`), the dialect its clients speak, how to make N members,
+A :class:`Target` is one server under test: its process id (for /proc CPU and memory; with
+``miaou serve --workers N`` its children's too, see :attr:`Target.pids`), the port it
+listens on, the dialect its clients speak, how to make N members,
 and how to send a message to the channel they are in.
 
 - :class:`MiaouTarget`: ``miaou serve`` on SQLite in a temporary directory (rate limits off,
   a longer heartbeat interval if asked), its stderr kept in a log file that is scanned for
-  errors at the end. Members are made with SQL through the node's own tables (users,
-  sessions with real token hashes, one guild, its @everyone role and one text channel): no
-  argon2 per user. A message is a REST send (``POST /api/v1/channels/{id}/messages``) by
+  errors at the end; or, given a :class:`Cluster`, ``miaou serve --workers N`` on a fresh
+  PostgreSQL database and Redis, whose CPU (``INFO cpu``) is counted with the workers'.
+  Members are made with SQL through the node's own tables (users, sessions with real
+  token hashes, one guild, its @everyone role and one text channel): no argon2 per user. A message is a REST send (``POST /api/v1/channels/{id}/messages``) by
   the guild's owner, who holds no gateway connection; requests are pipelined over a few
   keep-alive connections so that the send schedule does not wait for answers.
 - :class:`ContenderTarget`: ``python -m bench.gateway_contenders KIND PORT``; a message is a
@@ -27,9 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.bench_accounts import drop_postgres_database, fresh_postgres_database
 from bench.gateway_load import client_frame, upgrade_request
 from bench.node_process import cpu_seconds, wait_ready
 
@@ -117,6 +120,16 @@ class Target:
         """Resident memory of the serving processes, KiB."""
         return sum(_or_zero(rss_kib, pid) for pid in self.pids)
 
+    def spread(self) -> list[int]:
+        """Open file descriptors of each serving process that has children's share of the
+        connections (the workers of ``--workers N``); empty for a single process."""
+        workers = descendants(self.proc.pid)
+        counts = []
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                counts.append(len(os.listdir(f"/proc/{pid}/fd")))
+        return sorted(counts) if len(counts) > 1 else []
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -148,18 +161,31 @@ class Sender:
 
 
 # -- Miaou ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cluster:
+    """``miaou serve --workers N`` on PostgreSQL and Redis (a fresh database per run)."""
+
+    workers: int
+    postgres_url: str  # the server's URL; the run makes its own database there and drops it
+    redis_url: str
+
+
 class MiaouTarget(Target):
     kind = "miaou"
     path = "/gateway"
 
-    def __init__(self, port: int, heartbeat_ms: int | None) -> None:
+    def __init__(
+        self, port: int, heartbeat_ms: int | None, cluster: Cluster | None = None,
+        database_url: str | None = None,
+    ) -> None:  # fmt: skip
         self.name = "miaou"
         self.ports = [port]
         self.url = f"http://{HOST}:{port}"
+        self.cluster = cluster
         self._data = tempfile.TemporaryDirectory(prefix="miaou-bench-gw-")
         data = Path(self._data.name)
         self.log_path = data / "node.log"
-        self.database_url = f"sqlite:///{data / 'miaou.db'}"
+        self.database_url = database_url or f"sqlite:///{data / 'miaou.db'}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIAOU_")}
         env.update(
             MIAOU_RATELIMIT__ENABLED="false",
@@ -167,16 +193,25 @@ class MiaouTarget(Target):
             MIAOU_LOG_JSON="true",
             MIAOU_DATABASE_URL=self.database_url,
         )
+        command = [sys.executable, *NODE_PYTHON_FLAGS, "-m", "miaou.cli", "serve", "--port",
+                   str(port), "--data-dir", str(data)]  # fmt: skip
+        if cluster is not None:
+            env["MIAOU_REDIS_URL"] = cluster.redis_url
+            env["MIAOU_REDIS_NAMESPACE"] = f"bench-gw-{os.getpid()}-{port}"
+            command += ["--workers", str(cluster.workers)]
         if heartbeat_ms:
             env["MIAOU_GATEWAY_HEARTBEAT_MS"] = str(heartbeat_ms)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, *NODE_PYTHON_FLAGS, "-m", "miaou.cli", "serve", "--port", str(port),
-             "--data-dir", data],
-            env=env, cwd=data, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            command, env=env, cwd=data, stdout=self._log, stderr=subprocess.STDOUT
+        )
         self.channel_id = 0
         self.owner_token = ""
+
+    def cpu(self) -> float:
+        """The serving processes' CPU, plus Redis's in cluster mode (it carries every event
+        to every worker; PostgreSQL's is not counted, as SQLite's is the node's own)."""
+        return super().cpu() + (redis_cpu(self.cluster.redis_url) if self.cluster else 0.0)
 
     async def start(self) -> None:
         await wait_ready(self.url)
@@ -204,8 +239,22 @@ class MiaouTarget(Target):
             if line.strip() and not (line.startswith("miaou ") and " listening on " in line)
         ]
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         self._data.cleanup()
+        if self.cluster is not None:
+            await drop_postgres_database(self.cluster.postgres_url, self.database_url)
+
+
+def redis_cpu(url: str) -> float:
+    """CPU seconds the Redis server has used (all its clients: run nothing else meanwhile)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
 async def seed(database_url: str, count: int) -> tuple[int, str, list[str]]:
@@ -428,13 +477,22 @@ class WsSender(Sender):
         return {"sent": self.sent}
 
 
-async def start_target(name: str, port: int, heartbeat_ms: int | None) -> Target:
-    target: MiaouTarget | ContenderTarget = (
-        MiaouTarget(port, heartbeat_ms) if name == "miaou" else ContenderTarget(name, port)
-    )
+async def start_target(
+    name: str, port: int, heartbeat_ms: int | None, cluster: Cluster | None = None
+) -> Target:
+    target: MiaouTarget | ContenderTarget
+    if name == "miaou":
+        database_url = None
+        if cluster is not None:
+            database_url = await fresh_postgres_database(cluster.postgres_url)
+        target = MiaouTarget(port, heartbeat_ms, cluster, database_url)
+    else:
+        target = ContenderTarget(name, port)
     try:
         await target.start()
     except BaseException:
         target.stop()
+        if isinstance(target, MiaouTarget):
+            await target.cleanup()
         raise
     return target

@@ -177,3 +177,19 @@ async def test_a_crashed_instance_does_not_keep_users_online() -> None:
     finally:
         await crashed.close()
         await alive.close()
+
+
+async def test_thousands_of_sessions_ending_at_once_all_count() -> None:
+    """A restart or a network cut ends every session of a process together: each presence
+    change waits for a Redis connection rather than failing (redis-py's default pool
+    refuses a command past 100 connections in use)."""
+    from miaou.gateway.presence import RedisPresence
+
+    presence = RedisPresence(REDIS_URL, f"test-{secrets.token_hex(6)}")
+    await presence.start()
+    users = range(1, 1001)
+    try:
+        assert all(await asyncio.gather(*(presence.arrive(u) for u in users)))
+        assert all(await asyncio.gather(*(presence.leave(u) for u in users)))
+    finally:
+        await presence.close()

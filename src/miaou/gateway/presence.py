@@ -15,10 +15,13 @@ import secrets
 from typing import Protocol
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from miaou.errors import Unavailable
+
+PRESENCE_CONNECTIONS = 16
+POOL_WAIT_S = 30.0
 
 log = structlog.get_logger("miaou.presence")
 
@@ -65,7 +68,14 @@ class LocalPresence:
 
 class RedisPresence:
     def __init__(self, url: str, namespace: str) -> None:
-        self.redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        # redis-py fails a command at once when its pool (100 by default) is busy; when
+        # thousands of sessions end together (a restart, a network cut) their presence
+        # changes must queue for a connection instead.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=PRESENCE_CONNECTIONS, timeout=POOL_WAIT_S,
+            socket_timeout=5, socket_connect_timeout=5,
+        )  # fmt: skip
+        self.redis = Redis.from_pool(pool)  # owns the pool: closed with the client
         self.namespace = namespace
         self.instance = secrets.token_hex(8)
         self._keeper: asyncio.Task[None] | None = None
