@@ -68,7 +68,7 @@ class Node:
         self._sweeper: asyncio.Task[None] | None = None
         if settings.worker_id is not None:
             ids.configure(settings.worker_id)
-        self.db = Database(settings.effective_database_url)
+        self.db = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
         self.passwords = Passwords(
             time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
         )

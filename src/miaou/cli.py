@@ -143,7 +143,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         from miaou.workers import check, serve_workers
 
         check(settings, workers)
-        sock = bind_socket(settings.host, settings.port)
+        # Holds the port (and finds it taken) without listening: each worker listens on a
+        # socket of its own (see miaou.workers).
+        sock = bind_socket(settings.host, settings.port, reuse_port=True, listen=False)
         print(
             f"miaou {__version__} listening on http://{settings.host}:{sock.getsockname()[1]} "
             f"({workers} workers)",

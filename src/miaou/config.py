@@ -49,6 +49,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     data_dir: str = "./data"
     # Empty means embedded SQLite at <data_dir>/miaou.db.
     database_url: str = ""
+    # Connections one process keeps to PostgreSQL (and as many again at peaks); with
+    # --workers N they are divided among the workers, so N does not multiply them.
+    database_pool_size: int = 10
     redis_url: str = ""
     # Prefix of every Redis key, so deployments (or test runs) can share one server.
     redis_namespace: str = "miaou"
@@ -142,6 +145,10 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(
             f"redis_url must start with redis://, rediss:// or unix://, got "
             f"{mask_url(settings.redis_url)!r}"
+        )
+    if not 1 <= settings.database_pool_size <= 1000:
+        raise ConfigError(
+            f"database_pool_size must be in 1..1000, got {settings.database_pool_size}"
         )
     if settings.worker_id is not None and not 0 <= settings.worker_id <= 1023:
         raise ConfigError(f"worker_id must be in 0..1023, got {settings.worker_id}")

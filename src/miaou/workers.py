@@ -1,9 +1,13 @@
-"""``miaou serve --workers N``: N serving processes on one listening socket.
+"""``miaou serve --workers N``: N serving processes on one port.
 
-The parent binds the port, migrates the database once, then starts N processes (spawned, so
-each builds its own event loop and node) that accept connections on the inherited socket;
-the kernel spreads new connections among them. A process holds at most about 20,000 file
-descriptors here, so 100,000 WebSockets need several. The workers share PostgreSQL and reach
+The parent binds the port (without listening: it only holds it), migrates the database
+once, then starts N processes (spawned, so each builds its own event loop and node), each
+listening on a socket of its own bound to the same port with SO_REUSEPORT: the kernel
+hashes new connections evenly over them. (One shared listening socket let whichever worker
+woke first take each connection: 1,000 to 5,000 per worker out of 20,000 in a run, and a
+process holds at most about 20,000 file descriptors here, so 100,000 WebSockets need
+several processes with even shares.) PostgreSQL connections (``database_pool_size``) are
+divided among the workers. The workers share PostgreSQL and reach
 each other's gateway sessions through the Redis bus, exactly as separate nodes do; each
 has its own snowflake worker number (``worker_id`` + its index).
 
@@ -53,6 +57,11 @@ def _worker_id(settings: Settings, index: int) -> int:
     return (base + index) % 1024
 
 
+def worker_pool_size(total: int, count: int) -> int:
+    """Each worker's share of the node's PostgreSQL connections (at least 2)."""
+    return max(2, -(-total // count))
+
+
 def _die_with_parent() -> None:
     """Linux: SIGTERM this worker when the parent dies, even by SIGKILL (no orphans)."""
     with contextlib.suppress(OSError, AttributeError):
@@ -60,12 +69,13 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
+def _run_worker(settings: Settings, port: int, index: int) -> None:
     from miaou.app import Node
     from miaou.observability import configure_logging
-    from miaou.server import serve_forever
+    from miaou.server import bind_socket, serve_forever
 
     _die_with_parent()
+    sock = bind_socket(settings.host, port, reuse_port=True)
     configure_logging(settings.log_level, json=settings.log_json)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM stops us
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -100,13 +110,16 @@ class Supervisor:
     def _settings_for(self, index: int) -> Settings:
         # Migrations ran in the parent; a worker only checks the schema is current.
         return msgspec.structs.replace(
-            self.base, worker_id=_worker_id(self.base, index), migrate_on_start=False
+            self.base,
+            worker_id=_worker_id(self.base, index),
+            migrate_on_start=False,
+            database_pool_size=worker_pool_size(self.base.database_pool_size, self.count),
         )
 
     def _start(self, index: int) -> None:
         process = self.context.Process(
             target=_run_worker,
-            args=(self._settings_for(index), self.sock, index),
+            args=(self._settings_for(index), self.sock.getsockname()[1], index),
             name=f"miaou-worker-{index}",
             daemon=False,
         )

@@ -211,6 +211,7 @@ def test_config_path_that_is_a_directory(tmp_path) -> None:
         ({"port": 70000}, "port"),
         ({"port": -1}, "port"),
         ({"worker_id": 1024}, "worker_id"),
+        ({"database_pool_size": 0}, "database_pool_size"),
         ({"registration": "sometimes"}, "registration"),
         ({"log_level": "loud"}, "log_level"),
         ({"max_body_bytes": 10}, "max_body_bytes"),
@@ -304,3 +305,11 @@ def test_bad_redis_url_error_does_not_leak_the_password() -> None:
         load_settings(environ={"MIAOU_REDIS_URL": "http://u:hunter2-pw@cache.example/0"})
     assert "redis_url" in refused.value.message
     assert "hunter2-pw" not in refused.value.message
+
+
+def test_workers_divide_the_database_pool() -> None:
+    from miaou.workers import worker_pool_size
+
+    assert worker_pool_size(10, 1) == 10
+    assert worker_pool_size(10, 3) == 4  # rounded up: 12 in all
+    assert worker_pool_size(10, 8) == 2  # never under 2 per worker
