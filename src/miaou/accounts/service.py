@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
 from miaou.accounts import store
@@ -35,11 +37,14 @@ from miaou.accounts.token_cache import TokenCache
 from miaou.accounts.tokens import looks_like_token, new_token, token_hash
 from miaou.config import Settings
 from miaou.db.engine import Database
+from miaou.db.metadata import users
 from miaou.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from miaou.ids import now_ms
 
 # A session's last-used time is written at most this often, not on every request.
 TOUCH_EVERY_MS = 60_000
+# Built once, so SQLAlchemy reuses its compiled form: READY reads it on every connection.
+_USER = select(users).where(users.c.id == bindparam("user_id"))
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -291,10 +296,14 @@ class AccountService:
     # -- profiles -----------------------------------------------------------------------
     async def me(self, who: Principal) -> Me:
         async with self.db.read() as conn:
-            row = await store.user_by_id(conn, who.user_id)
-        if row is None:
+            return me_view(await self.user_row(conn, who))
+
+    async def user_row(self, conn: AsyncConnection, who: Principal) -> Row[Any]:
+        """The caller's row, in the caller's transaction (READY reads it with the rest)."""
+        row = (await conn.execute(_USER, {"user_id": who.user_id})).first()
+        if row is None:  # deleted since the token was checked
             raise Unauthorized("Invalid token.", code="invalid_token")
-        return me_view(row)
+        return row
 
     async def update_me(self, who: Principal, patch: ProfilePatch) -> Me:
         values: dict[str, Any] = {}

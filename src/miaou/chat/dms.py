@@ -6,20 +6,53 @@ Opening a DM with someone returns the existing one if there is one. Group DMs ho
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
+from miaou.accounts.models import User
 from miaou.chat.models import Channel, ChannelType, DMCreate
 from miaou.chat.outbox import Outbox, user_stream
-from miaou.chat.tables import channel_recipients, channels
-from miaou.chat.views import channel_view
+from miaou.chat.tables import channel_recipients, channels, read_states
+from miaou.chat.views import channel_view, recipient_view
 from miaou.db.metadata import users
 from miaou.errors import InvalidInput, NotFound
 from miaou.ids import now_ms, parse_id
 
 MAX_GROUP = 10
+
+_RECIPIENT = channel_recipients.alias("recipient")
+# The user's DMs, oldest first, in one query however many: a row per recipient (by id),
+# carrying the channel's columns, the recipient's, and the user's read position there.
+_MINE = (
+    select(
+        channels,
+        users.c.id.label("recipient_id"),
+        users.c.username,
+        users.c.display_name,
+        users.c.bio,
+        users.c.created_at.label("recipient_created_at"),
+        read_states.c.last_read_id,
+    )
+    .select_from(channel_recipients)
+    .join(channels, channels.c.id == channel_recipients.c.channel_id)
+    .join(_RECIPIENT, _RECIPIENT.c.channel_id == channels.c.id)
+    .join(users, users.c.id == _RECIPIENT.c.user_id)
+    .outerjoin(
+        read_states,
+        and_(
+            read_states.c.channel_id == channels.c.id,
+            read_states.c.user_id == channel_recipients.c.user_id,
+        ),
+    )
+    .where(channel_recipients.c.user_id == bindparam("user_id"))
+    .order_by(channels.c.id, users.c.id)
+)
+_ONE = _MINE.where(channels.c.id == bindparam("channel_id"))
 
 
 class DMService:
@@ -56,7 +89,7 @@ class DMService:
             if one:
                 existing = await self._existing_dm(conn, recipients)
                 if existing is not None:
-                    return await self._view(conn, existing)
+                    return await self._view(conn, user_id, existing)
             channel_id = ids.new_id()
             await conn.execute(
                 channels.insert().values(
@@ -72,7 +105,7 @@ class DMService:
                 channel_recipients.insert(),
                 [{"channel_id": channel_id, "user_id": r} for r in recipients],
             )
-            result = await self._view(conn, channel_id)
+            result = await self._view(conn, user_id, channel_id)
             for recipient in recipients:
                 events.append(
                     self.outbox.event(
@@ -91,25 +124,24 @@ class DMService:
         )
         return (await conn.execute(query)).scalar()
 
-    async def _view(self, conn: AsyncConnection, channel_id: int) -> Channel:
-        row = (await conn.execute(select(channels).where(channels.c.id == channel_id))).one()
-        people = (
-            await conn.execute(
-                select(users)
-                .join(channel_recipients, channel_recipients.c.user_id == users.c.id)
-                .where(channel_recipients.c.channel_id == channel_id)
-                .order_by(users.c.id)
-            )
-        ).all()
-        return channel_view(row, recipients=people)
+    async def _view(self, conn: AsyncConnection, user_id: int, channel_id: int) -> Channel:
+        ((_, channel),) = await _listed(conn, _ONE, {"user_id": user_id, "channel_id": channel_id})
+        return channel
+
+    async def channels(self, conn: AsyncConnection, user_id: int) -> list[tuple[Row[Any], Channel]]:
+        """The user's DMs, oldest first, in the caller's transaction: each its row (with
+        ``last_read_id``, the user's read position, None if never read) and wire shape."""
+        return await _listed(conn, _MINE, {"user_id": user_id})
 
     async def mine(self, user_id: int) -> list[Channel]:
         async with self.db.read() as conn:
-            channel_ids = (
-                await conn.execute(
-                    select(channel_recipients.c.channel_id).where(
-                        channel_recipients.c.user_id == user_id
-                    )
-                )
-            ).scalars()
-            return [await self._view(conn, cid) for cid in list(channel_ids)]
+            return [channel for _, channel in await self.channels(conn, user_id)]
+
+
+async def _listed(
+    conn: AsyncConnection, query: Any, params: dict[str, int]
+) -> list[tuple[Row[Any], Channel]]:
+    grouped: dict[int, tuple[Row[Any], list[User]]] = {}
+    for row in await conn.execute(query, params):
+        grouped.setdefault(row.id, (row, []))[1].append(recipient_view(row))
+    return [(row, channel_view(row, recipients=people)) for row, people in grouped.values()]

@@ -8,10 +8,10 @@ that is also the system channel.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal_column, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,7 +29,15 @@ from miaou.chat.models import (
 )
 from miaou.chat.outbox import Outbox, guild_stream, user_stream
 from miaou.chat.permissions import DEFAULT_EVERYONE, Permission
-from miaou.chat.tables import channels, guilds, members, roles
+from miaou.chat.tables import (
+    channels,
+    guilds,
+    member_roles,
+    members,
+    overwrites,
+    read_states,
+    roles,
+)
 from miaou.chat.views import channel_view, guild_view
 from miaou.config import Settings
 from miaou.errors import Forbidden, InvalidInput, NotFound
@@ -68,9 +76,109 @@ async def member_guild_ids(
     conn: AsyncConnection, user_id: int, *, limit: int | None = None
 ) -> list[int]:
     """The guilds ``user_id`` is a member of, in the order they joined them."""
-    query = select(members.c.guild_id).where(members.c.user_id == user_id)
-    query = query.order_by(members.c.joined_at).limit(limit)
-    return list((await conn.execute(query)).scalars())
+    if limit is None:
+        found = await conn.execute(_GUILD_IDS, {"user_id": user_id})
+    else:
+        found = await conn.execute(_FIRST_GUILD_IDS, {"user_id": user_id, "limit": limit})
+    return list(found.scalars())
+
+
+# READY and the read-state summary take all of a member's guilds at once, whatever their
+# number, with these statements: built once, so SQLAlchemy reuses their compiled form.
+_GUILD_IDS = (
+    select(members.c.guild_id)
+    .where(members.c.user_id == bindparam("user_id"))
+    .order_by(members.c.joined_at)
+)
+_FIRST_GUILD_IDS = _GUILD_IDS.limit(bindparam("limit"))
+_MEMBERSHIPS = (
+    # The joined row carries both tables' columns (no names collide): guild and member at once.
+    select(guilds, members)
+    .join(members, members.c.guild_id == guilds.c.id)
+    .where(
+        members.c.user_id == bindparam("user_id"),
+        members.c.guild_id.in_(bindparam("guild_ids", expanding=True)),
+    )
+)
+_ROLES_HELD = (
+    select(roles, member_roles.c.user_id.label("held_by"))
+    .outerjoin(
+        member_roles,
+        and_(
+            member_roles.c.guild_id == roles.c.guild_id,
+            member_roles.c.role_id == roles.c.id,
+            member_roles.c.user_id == bindparam("user_id"),
+        ),
+    )
+    .where(roles.c.guild_id.in_(bindparam("guild_ids", expanding=True)))
+)
+_CHANNELS = (
+    # A channel comes once per overwrite (or once, without one); no overwrite column's name
+    # is a channel's, so each row serves as the channel and as one of its overwrites.
+    select(
+        channels,
+        overwrites.c.target_id,
+        overwrites.c.target_type,
+        overwrites.c.allow,
+        overwrites.c.deny,
+        read_states.c.last_read_id,
+    )
+    .outerjoin(overwrites, overwrites.c.channel_id == channels.c.id)
+    .outerjoin(
+        read_states,
+        and_(
+            read_states.c.channel_id == channels.c.id,
+            read_states.c.user_id == bindparam("user_id"),
+        ),
+    )
+    .where(
+        channels.c.guild_id.in_(bindparam("guild_ids", expanding=True)),
+        # Constants in the SQL, not a list of parameters to expand on each execution.
+        channels.c.type.not_in([literal_column(str(int(t))) for t in sorted(THREAD_TYPES)]),
+    )
+    .order_by(channels.c.position, channels.c.id, overwrites.c.target_id)
+)
+
+
+class Membership(NamedTuple):
+    """A guild of a member: its row joined with the member's, and its roles' rows, each
+    with ``held_by`` (the member's id if they hold it, else None)."""
+
+    row: Row[Any]
+    roles: list[Row[Any]]
+
+    def role_ids(self) -> list[int]:
+        return [r.id for r in self.roles if r.held_by is not None]
+
+
+async def memberships(
+    conn: AsyncConnection, user_id: int, guild_ids: list[int]
+) -> list[Membership]:
+    """Those of ``guild_ids`` the user is a member of, in that order, in two queries."""
+    if not guild_ids:
+        return []
+    params = {"user_id": user_id, "guild_ids": guild_ids}
+    rows = {r.id: r for r in await conn.execute(_MEMBERSHIPS, params)}
+    found = {g: Membership(rows[g], []) for g in guild_ids if g in rows}
+    for role in await conn.execute(_ROLES_HELD, params):
+        if role.guild_id in found:
+            found[role.guild_id].roles.append(role)
+    return list(found.values())
+
+
+async def guild_channels(
+    conn: AsyncConnection, user_id: int, guild_ids: list[int]
+) -> list[tuple[Row[Any], list[Row[Any]]]]:
+    """The channels (not threads) of ``guild_ids`` in display order, each with its
+    overwrites, in one query. Each row also carries ``last_read_id``, the user's read
+    position there (None if they never read it)."""
+    found: dict[int, tuple[Row[Any], list[Row[Any]]]] = {}
+    if guild_ids:
+        for row in await conn.execute(_CHANNELS, {"user_id": user_id, "guild_ids": guild_ids}):
+            _, listed = found.setdefault(row.id, (row, []))
+            if row.target_id is not None:
+                listed.append(row)
+    return list(found.values())
 
 
 async def load_guilds(conn: AsyncConnection, guild_ids: list[int]) -> list[Guild]:

@@ -8,29 +8,35 @@ deletes and cost nothing on the send path. Channels with nothing new are not cou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, func, literal, or_, select, text
+from sqlalchemy import BigInteger, and_, bindparam, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from miaou.chat.access import channel_access, guild_access, overwrites_by_channel
+from miaou.chat.access import channel_access, guild_accesses
+from miaou.chat.guilds import guild_channels, member_guild_ids
 from miaou.chat.models import ChannelType
 from miaou.chat.outbox import Outbox, user_stream
 from miaou.chat.permissions import Permission
-from miaou.chat.tables import channel_recipients, channels, members, messages, read_states
+from miaou.chat.tables import channel_recipients, channels, messages, read_states
 from miaou.errors import InvalidInput
 from miaou.ids import now_ms, parse_id
 
 COUNT_CAP = 1000
 # Guild channels that hold messages (threads are listed by their own endpoints).
-_GUILD_MESSAGE_TYPES = (
-    ChannelType.GUILD_TEXT,
-    ChannelType.GUILD_ANNOUNCEMENT,
-    ChannelType.GUILD_VOICE,
-    ChannelType.GUILD_STAGE_VOICE,
+GUILD_MESSAGE_TYPES = frozenset(
+    int(t)
+    for t in (
+        ChannelType.GUILD_TEXT,
+        ChannelType.GUILD_ANNOUNCEMENT,
+        ChannelType.GUILD_VOICE,
+        ChannelType.GUILD_STAGE_VOICE,
+    )
 )
 
 
@@ -43,23 +49,79 @@ class ReadState(msgspec.Struct, kw_only=True):
     mention_count: int
 
 
-_CONTAINS = {
-    # Does the JSON array in the column hold the value? Column names come from this module.
-    "sqlite": "EXISTS (SELECT 1 FROM json_each(messages.{column}) WHERE json_each.value = :{name})",
-    "postgresql": "messages.{column}::jsonb @> to_jsonb(ARRAY[CAST(:{name} AS bigint)])",
-}
+def _mentions_me(dialect: str) -> Any:
+    """SQL: the message mentions the user (``:user_id``) directly, by a role they hold in
+    the message's guild, or everyone."""
+    if dialect == "sqlite":
+        direct = (
+            "EXISTS (SELECT 1 FROM json_each(messages.mentions) WHERE json_each.value = :user_id)"
+        )
+        by_role = (
+            "EXISTS (SELECT 1 FROM json_each(messages.mention_roles) AS mentioned"
+            " JOIN member_roles ON member_roles.role_id = mentioned.value"
+            " WHERE member_roles.guild_id = messages.guild_id"
+            " AND member_roles.user_id = :user_id)"
+        )
+    else:
+        direct = "messages.mentions::jsonb @> to_jsonb(ARRAY[CAST(:user_id AS bigint)])"
+        by_role = (
+            "EXISTS (SELECT 1 FROM member_roles WHERE member_roles.guild_id = messages.guild_id"
+            " AND member_roles.user_id = :user_id"
+            " AND messages.mention_roles::jsonb @> to_jsonb(ARRAY[member_roles.role_id]))"
+        )
+    user_id = bindparam("user_id", type_=BigInteger)
+    return or_(
+        messages.c.mention_everyone,
+        text(direct).bindparams(user_id),
+        text(by_role).bindparams(user_id),
+    )
 
 
-def _mentions_me(dialect: str, user_id: int, role_ids: list[int]) -> Any:
-    """SQL: this message mentions ``user_id`` (directly, by one of their roles, or all)."""
-    template = _CONTAINS["sqlite" if dialect == "sqlite" else "postgresql"]
+def _counts(dialect: str) -> Any:
+    """Unread and mention counts (capped) of the channels ``:channel_ids``, in one query:
+    each count reads at most ``COUNT_CAP`` messages past the user's read position."""
+    last_read = func.coalesce(read_states.c.last_read_id, 0)
+    after = and_(
+        messages.c.channel_id == channels.c.id,
+        messages.c.id > last_read,
+        messages.c.deleted_at.is_(None),
+        messages.c.author_id != bindparam("user_id"),
+    )
 
-    def contains(column: str, name: str, value: int) -> Any:
-        return text(template.format(column=column, name=name)).bindparams(**{name: value})
+    def capped(*where: Any) -> Any:
+        found = select(literal(1)).where(*where).limit(COUNT_CAP)
+        found = found.correlate(channels, read_states)
+        return select(func.count()).select_from(found.subquery()).scalar_subquery()
 
-    conditions = [messages.c.mention_everyone, contains("mentions", "me", user_id)]
-    conditions += [contains("mention_roles", f"r{i}", r) for i, r in enumerate(role_ids[:50])]
-    return or_(*conditions)
+    return (
+        select(channels.c.id, capped(after), capped(after, _mentions_me(dialect)))
+        .outerjoin(
+            read_states,
+            and_(
+                read_states.c.channel_id == channels.c.id,
+                read_states.c.user_id == bindparam("user_id"),
+            ),
+        )
+        .where(channels.c.id.in_(bindparam("channel_ids", expanding=True)))
+    )
+
+
+# Built once per engine: SQLAlchemy then reuses their compiled form.
+_COUNTS = {"sqlite": _counts("sqlite"), "postgresql": _counts("postgresql")}
+# The user's DMs with their read position there (the summary needs no recipients).
+_DMS = (
+    select(channels, read_states.c.last_read_id)
+    .join(channel_recipients, channel_recipients.c.channel_id == channels.c.id)
+    .outerjoin(
+        read_states,
+        and_(
+            read_states.c.channel_id == channels.c.id,
+            read_states.c.user_id == channel_recipients.c.user_id,
+        ),
+    )
+    .where(channel_recipients.c.user_id == bindparam("user_id"))
+    .order_by(channels.c.id)
+)
 
 
 class ReadStateService:
@@ -97,81 +159,47 @@ class ReadStateService:
     async def summary(self, user_id: int) -> list[ReadState]:
         """Read state of every channel the user can see, in all their guilds and DMs."""
         now = now_ms()
-        out: list[ReadState] = []
         async with self.db.read() as conn:
-            positions = dict(
-                (
-                    await conn.execute(
-                        select(read_states.c.channel_id, read_states.c.last_read_id).where(
-                            read_states.c.user_id == user_id
-                        )
-                    )
-                ).all()
-            )
-            guild_ids = (
-                await conn.execute(select(members.c.guild_id).where(members.c.user_id == user_id))
-            ).scalars()
-            for guild_id in list(guild_ids):
-                access = await guild_access(conn, guild_id, user_id, now)
-                role_ids = sorted(access.info.role_ids)
-                rows = (
-                    await conn.execute(
-                        select(channels).where(
-                            channels.c.guild_id == guild_id,
-                            channels.c.type.in_([int(t) for t in _GUILD_MESSAGE_TYPES]),
-                        )
-                    )
-                ).all()
-                by_channel = await overwrites_by_channel(conn, [r.id for r in rows])
-                for row in rows:
-                    if Permission.VIEW_CHANNEL not in access.in_channel(by_channel[row.id]):
-                        continue
-                    out.append(await self._state(conn, row, positions.get(row.id, 0), user_id,
-                                                 role_ids))  # fmt: skip
-            dm_rows = (
-                await conn.execute(
-                    select(channels)
-                    .join(channel_recipients, channel_recipients.c.channel_id == channels.c.id)
-                    .where(channel_recipients.c.user_id == user_id)
-                )
-            ).all()
-            for row in dm_rows:
-                out.append(await self._state(conn, row, positions.get(row.id, 0), user_id, []))
-        return out
+            guild_ids = await member_guild_ids(conn, user_id)
+            standing = await guild_accesses(conn, [(g, user_id) for g in guild_ids], now)
+            seen = [
+                row
+                for row, channel_overwrites in await guild_channels(conn, user_id, guild_ids)
+                if row.type in GUILD_MESSAGE_TYPES
+                and (access := standing.get((row.guild_id, user_id))) is not None
+                and Permission.VIEW_CHANNEL in access.in_channel(channel_overwrites)
+            ]
+            seen.extend(await conn.execute(_DMS, {"user_id": user_id}))
+            return await self.states(conn, user_id, seen)
 
-    async def _state(
-        self, conn: AsyncConnection, channel: Any, last_read: int, user_id: int,
-        role_ids: list[int],
-    ) -> ReadState:  # fmt: skip
-        unread = mentions = 0
-        if channel.last_message_id is not None and channel.last_message_id > last_read:
-            after = and_(
-                messages.c.channel_id == channel.id,
-                messages.c.id > last_read,
-                messages.c.deleted_at.is_(None),
-                messages.c.author_id != user_id,
-            )
-            capped = select(literal(1)).where(after).limit(COUNT_CAP).subquery()
-            unread = int(
-                (await conn.execute(select(func.count()).select_from(capped))).scalar_one()
-            )
-            if unread:
-                mention_rows = (
-                    select(literal(1))
-                    .where(after, _mentions_me(self.db.dialect, user_id, role_ids))
-                    .limit(COUNT_CAP)
-                    .subquery()
+    async def states(
+        self, conn: AsyncConnection, user_id: int, rows: Sequence[Row[Any]]
+    ) -> list[ReadState]:
+        """The read state of each channel row (with ``last_read_id``: the user's read
+        position, None if never read), in the caller's transaction. Only channels with
+        messages past that position are counted, all in one query."""
+        stale = [
+            r.id for r in rows
+            if r.last_message_id is not None and r.last_message_id > (r.last_read_id or 0)
+        ]  # fmt: skip
+        counts: dict[int, tuple[int, int]] = {}
+        if stale:
+            query = _COUNTS[conn.dialect.name]
+            for channel_id, unread, mentions in await conn.execute(
+                query, {"user_id": user_id, "channel_ids": stale}
+            ):
+                counts[channel_id] = (unread, mentions)
+        out = []
+        for row in rows:
+            unread, mentions = counts.get(row.id, (0, 0))
+            out.append(
+                ReadState(
+                    channel_id=str(row.id),
+                    guild_id=str(row.guild_id) if row.guild_id is not None else None,
+                    last_message_id=str(row.last_message_id) if row.last_message_id else None,
+                    last_read_id=str(row.last_read_id or 0),
+                    unread_count=unread,
+                    mention_count=mentions,
                 )
-                mentions = int(
-                    (
-                        await conn.execute(select(func.count()).select_from(mention_rows))
-                    ).scalar_one()
-                )
-        return ReadState(
-            channel_id=str(channel.id),
-            guild_id=str(channel.guild_id) if channel.guild_id is not None else None,
-            last_message_id=str(channel.last_message_id) if channel.last_message_id else None,
-            last_read_id=str(last_read),
-            unread_count=unread,
-            mention_count=mentions,
-        )
+            )
+        return out

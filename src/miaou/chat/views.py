@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
+from miaou.accounts.models import User
 from miaou.accounts.service import user_view
 from miaou.chat.models import Ban, Channel, Guild, Invite, Member, Overwrite, Role
 
@@ -36,7 +37,7 @@ def overwrite_view(row: Row[Any]) -> Overwrite:
 def channel_view(
     row: Row[Any],
     overwrites: Iterable[Row[Any]] | None = None,
-    recipients: Iterable[Row[Any]] | None = None,
+    recipients: list[User] | None = None,
 ) -> Channel:
     thread_metadata = None
     if row.auto_archive_duration is not None:
@@ -63,11 +64,23 @@ def channel_view(
         permission_overwrites=(
             [overwrite_view(o) for o in overwrites] if overwrites is not None else None
         ),
-        recipients=[user_view(r) for r in recipients] if recipients is not None else None,
+        recipients=recipients,
         thread_metadata=thread_metadata,
         message_count=row.message_count if thread_metadata is not None else None,
         available_tags=row.available_tags,
         applied_tags=row.applied_tags,
+    )
+
+
+def recipient_view(row: Row[Any]) -> User:
+    """A DM recipient, from a row whose user columns are ``recipient_id``, ``username``,
+    ``display_name``, ``bio`` and ``recipient_created_at`` (beside the channel's)."""
+    return User(
+        id=str(row.recipient_id),
+        username=row.username,
+        display_name=row.display_name,
+        bio=row.bio,
+        created_at=row.recipient_created_at,
     )
 
 

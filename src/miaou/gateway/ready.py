@@ -3,6 +3,12 @@
 READY is read after the session is subscribed and holding, so it is at least as new as the
 positions it names; who sees which channel comes from the hub's guild views, the rules that
 filter the session's live events too.
+
+Every connection reads READY, so it costs a fixed handful of queries (built once, so
+SQLAlchemy reuses their compiled form) whatever the number of guilds, channels and DMs:
+the user; their guilds with their member rows; the guilds' roles; the guilds' channels with
+overwrites and read positions; their DMs with recipients and read positions; and, only if
+some channel has messages past its read position, the unread and mention counts.
 """
 
 from __future__ import annotations
@@ -11,24 +17,27 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
 
-from miaou.accounts.service import AccountService, Principal
-from miaou.chat.access import overwrites_by_channel
+from miaou.accounts.service import AccountService, Principal, me_view
 from miaou.chat.dms import DMService
-from miaou.chat.guilds import load_guilds, member_guild_ids
-from miaou.chat.members import member_rows
-from miaou.chat.models import THREAD_TYPES
+from miaou.chat.guilds import guild_channels, member_guild_ids, memberships
+from miaou.chat.models import Channel
 from miaou.chat.outbox import channel_stream, guild_stream, user_stream
-from miaou.chat.read_states import ReadStateService
-from miaou.chat.tables import channel_recipients, channels, members
-from miaou.chat.views import channel_view
+from miaou.chat.read_states import GUILD_MESSAGE_TYPES, ReadStateService
+from miaou.chat.tables import channel_recipients
+from miaou.chat.views import channel_view, guild_view, member_view
 from miaou.db.engine import Database
 from miaou.gateway.guild_view import GuildView
 from miaou.ids import now_ms
 
 MAX_STREAMS = 2_000  # guilds + DMs a session follows; more are left for REST
+_DM_IDS = (
+    select(channel_recipients.c.channel_id)
+    .where(channel_recipients.c.user_id == bindparam("user_id"))
+    .limit(MAX_STREAMS)
+)
 
 
 class ReadyReader:
@@ -49,13 +58,7 @@ class ReadyReader:
         async with self.db.read() as conn:
             guild_ids = await member_guild_ids(conn, user_id, limit=MAX_STREAMS)
             names = [user_stream(user_id), *(guild_stream(g) for g in guild_ids)]
-            dm_ids = (
-                await conn.execute(
-                    select(channel_recipients.c.channel_id)
-                    .where(channel_recipients.c.user_id == user_id)
-                    .limit(MAX_STREAMS)
-                )
-            ).scalars()
+            dm_ids = (await conn.execute(_DM_IDS, {"user_id": user_id})).scalars()
             names.extend(channel_stream(c) for c in dm_ids)
         return names[: MAX_STREAMS + 1]
 
@@ -66,65 +69,48 @@ class ReadyReader:
         positions: dict[str, int],
         views: Mapping[int, GuildView],
     ) -> dict[str, Any]:
-        """READY in one read transaction. Which channels the user sees comes from the hub's
-        guild views (``views``, by guild id: current as of ``positions``), so no permission
-        is computed from rows here; a guild without a view is read but shows no channel."""
+        """READY in one read transaction, in a fixed number of queries whatever the number
+        of guilds and channels. Which channels the user sees, and how many members a guild
+        has, come from the hub's guild views (``views``, by guild id: current as of
+        ``positions``), so no permission is computed from rows here. Every followed guild
+        stream carries a view (the hub loads one with it); a guild without one is left out.
+
+        The payload holds structs, encoded once by the gateway."""
         user_id = principal.user_id
-        me = await self.accounts.me(principal)
-        guild_ids = [int(name.partition(":")[2]) for name in positions if name.startswith("guild:")]
+        guild_ids = [
+            guild_id
+            for name in positions
+            if name.startswith("guild:") and (guild_id := int(name[6:])) in views
+        ]
         now = now_ms()
         async with self.db.read() as conn:
-            found = await load_guilds(conn, await _existing(conn, user_id, guild_ids))
-            rows = (
-                await conn.execute(
-                    select(channels)
-                    .where(
-                        channels.c.guild_id.in_([int(g.id) for g in found]),
-                        channels.c.type.not_in([int(t) for t in THREAD_TYPES]),
-                    )
-                    .order_by(channels.c.position, channels.c.id)
-                )
-            ).all()
-            seen = [
-                r for r in rows
-                if (view := views.get(r.guild_id)) is not None
-                and view.can_view(user_id, r.id, now)
-            ]  # fmt: skip
-            by_channel = await overwrites_by_channel(conn, [r.id for r in seen])
-            listed: dict[int, list[Any]] = {int(g.id): [] for g in found}
-            for row in seen:
-                listed[row.guild_id].append(
-                    msgspec.to_builtins(channel_view(row, by_channel[row.id]))
-                )
-            guilds = []
-            for guild in found:
-                mine = await member_rows(conn, int(guild.id), [user_id])
-                guilds.append(
-                    {
-                        **msgspec.to_builtins(guild),
-                        "channels": listed[int(guild.id)],
-                        "member": msgspec.to_builtins(mine[0]) if mine else None,
-                    }
-                )
+            me = await self.accounts.user_row(conn, principal)
+            found = await memberships(conn, user_id, guild_ids)
+            listed: dict[int, list[Channel]] = {m.row.id: [] for m in found}
+            # Read states: the visible channels that hold messages, guild by guild, then DMs.
+            readable: dict[int, list[Row[Any]]] = {m.row.id: [] for m in found}
+            for row, channel_overwrites in await guild_channels(conn, user_id, list(listed)):
+                if views[row.guild_id].can_view(user_id, row.id, now):
+                    listed[row.guild_id].append(channel_view(row, channel_overwrites))
+                    if row.type in GUILD_MESSAGE_TYPES:
+                        readable[row.guild_id].append(row)
+            dms = await self.dms.channels(conn, user_id)
+            rows = [row for in_guild in readable.values() for row in in_guild]
+            rows.extend(row for row, _ in dms)
+            states = await self.read_states.states(conn, user_id, rows)
+        guilds = [
+            {
+                **msgspec.structs.asdict(guild_view(m.row, m.roles, views[m.row.id].member_count)),
+                "channels": listed[m.row.id],
+                "member": member_view(m.row, me, m.role_ids()),
+            }
+            for m in found
+        ]
         return {
             "session_id": session_id,
-            "user": msgspec.to_builtins(me),
+            "user": me_view(me),
             "guilds": guilds,
-            "private_channels": msgspec.to_builtins(await self.dms.mine(user_id)),
-            "read_states": msgspec.to_builtins(await self.read_states.summary(user_id)),
+            "private_channels": [channel for _, channel in dms],
+            "read_states": states,
             "positions": positions,
         }
-
-
-async def _existing(conn: AsyncConnection, user_id: int, guild_ids: list[int]) -> list[int]:
-    """Those of ``guild_ids`` the user is still a member of, in that order (one may have
-    been left between following its stream and reading READY)."""
-    if not guild_ids:
-        return []
-    result = await conn.execute(
-        select(members.c.guild_id).where(
-            members.c.user_id == user_id, members.c.guild_id.in_(guild_ids)
-        )
-    )
-    present = set(result.scalars())
-    return [g for g in guild_ids if g in present]
