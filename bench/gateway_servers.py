@@ -10,9 +10,10 @@ and how to send a message to the channel they are in.
   errors at the end; or, given a :class:`Cluster`, ``miaou serve --workers N`` on a fresh
   PostgreSQL database and Redis, whose CPU (``INFO cpu``) is counted with the workers'.
   Members are made with SQL through the node's own tables (users, sessions with real
-  token hashes, one guild, its @everyone role and one text channel): no argon2 per user. A message is a REST send (``POST /api/v1/channels/{id}/messages``) by
-  the guild's owner, who holds no gateway connection; requests are pipelined over a few
-  keep-alive connections so that the send schedule does not wait for answers.
+  token hashes, one guild, its @everyone role and one text channel): no argon2 per user.
+  A message is a REST send (``POST /api/v1/channels/{id}/messages``) by the guild's
+  owner, who holds no gateway connection; requests are pipelined over a few keep-alive
+  connections so that the send schedule does not wait for answers.
 - :class:`ContenderTarget`: ``python -m bench.gateway_contenders KIND PORT``; a message is a
   text frame from a sender connection (``/send``, or a Socket.IO client that emits
   ``send``), broadcast by the server to every subscribed client.
@@ -226,7 +227,8 @@ class MiaouTarget(Target):
         return RestSender(self.ports[0], self.channel_id, self.owner_token)
 
     def stop(self) -> None:
-        super().stop()
+        # The supervisor gives its workers 30 s before it kills them: wait for it.
+        stop_process(self.proc, timeout=60)
         self._log.close()
 
     def problems(self) -> list[str]:

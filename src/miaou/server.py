@@ -43,6 +43,9 @@ def bind_socket(
     return sock
 
 
+GRACEFUL_STOP_S = 20
+
+
 def uvicorn_config(node: Node) -> uvicorn.Config:
     return uvicorn.Config(
         node.asgi,
@@ -55,6 +58,10 @@ def uvicorn_config(node: Node) -> uvicorn.Config:
         access_log=False,  # one line per request comes from our middleware
         server_header=False,
         proxy_headers=False,
+        # A stop waits this long for connections to close (gateway sessions get RECONNECT
+        # and a close frame), then cancels what is left: a stuck peer cannot hold a
+        # stopping process (and with --workers, its share of the port) for ever.
+        timeout_graceful_shutdown=GRACEFUL_STOP_S,
     )
 
 

@@ -63,10 +63,13 @@ def worker_pool_size(total: int, count: int) -> int:
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGTERM this worker when the parent dies, even by SIGKILL (no orphans)."""
+    """Linux: kill this worker when the parent dies without stopping it (killed itself):
+    an orphan would keep serving its share of the port beside whatever binds it next.
+    SIGKILL, not SIGTERM: nobody is left to wait for a graceful stop, and clients resume
+    elsewhere from the stream log."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _run_worker(settings: Settings, port: int, index: int) -> None:

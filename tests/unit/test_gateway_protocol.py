@@ -17,6 +17,7 @@ from websockets.uri import parse_uri
 
 from miaou.gateway.frames import CloseCode, Op, dispatch_frame
 from miaou.gateway.protocol import (
+    AUTHENTICATE_TIMEOUT_MS,
     CLOSE_TIMEOUT_MS,
     IDENTIFY_TIMEOUT_MS,
     MAX_FRAME_BYTES,
@@ -240,6 +241,17 @@ def test_no_identify_in_time_closes_with_4003() -> None:
     pair = Pair()
     pair.tick(IDENTIFY_TIMEOUT_MS)
     assert pair.close_code() == CloseCode.NOT_AUTHENTICATED
+
+
+def test_a_slow_node_is_not_the_clients_fault() -> None:
+    pair = Pair()
+    pair.received()
+    pair.tick(IDENTIFY_TIMEOUT_MS - 1)
+    pair.send({"op": 2, "d": {"token": "mia_token"}})
+    pair.tick(IDENTIFY_TIMEOUT_MS)  # the node is still checking the token: no 4003
+    assert pair.close_code() is None and pair.server.state is State.AUTHENTICATING
+    pair.tick(AUTHENTICATE_TIMEOUT_MS - IDENTIFY_TIMEOUT_MS)  # but not for ever
+    assert pair.close_code() == CloseCode.UNKNOWN_ERROR
 
 
 def test_deadline_is_what_the_caller_must_wake_for() -> None:

@@ -21,6 +21,20 @@ from redis.exceptions import RedisError
 from miaou.errors import Unavailable
 
 PRESENCE_CONNECTIONS = 16
+# KEYS[1]: the user's hash of counts per instance; ARGV: this instance, the change, the
+# prefix of instances' liveness keys. Returns the sum over instances still alive. (The
+# liveness keys are not declared in KEYS: fine on one Redis, not on Redis Cluster.)
+CHANGE_SCRIPT = """
+local mine = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if mine <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local counts = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #counts, 2 do
+  local n = tonumber(counts[i + 1])
+  if n > 0 and redis.call('EXISTS', ARGV[3] .. counts[i]) == 1 then total = total + n end
+end
+return total
+"""
 POOL_WAIT_S = 30.0
 
 log = structlog.get_logger("miaou.presence")
@@ -79,6 +93,7 @@ class RedisPresence:
         self.namespace = namespace
         self.instance = secrets.token_hex(8)
         self._keeper: asyncio.Task[None] | None = None
+        self._change_script = self.redis.register_script(CHANGE_SCRIPT)
 
     def _user_key(self, user_id: int) -> str:
         return f"{self.namespace}:presence:{user_id}"
@@ -101,30 +116,17 @@ class RedisPresence:
             except (RedisError, OSError):
                 log.warning("presence_refresh_failed")
 
-    async def _live_total(self, user_id: int) -> int:
-        counts = await self.redis.hgetall(self._user_key(user_id))
-        if not counts:
-            return 0
-        instances = [k.decode() if isinstance(k, bytes) else str(k) for k in counts]
-        pipe = self.redis.pipeline(transaction=False)
-        for instance in instances:
-            pipe.exists(self._alive_key(instance))
-        alive = await pipe.execute()
-        total = 0
-        for instance, is_alive in zip(instances, alive, strict=True):
-            if is_alive:
-                total += max(0, int(counts.get(instance.encode(), counts.get(instance, 0))))
-        return total
-
     async def _change(self, user_id: int, delta: int) -> int:
-        key = self._user_key(user_id)
+        """Add ``delta`` to this instance's count for the user; the user's live total.
+        One round trip (a script: this runs for every session start and end)."""
         try:
-            mine = await self.redis.hincrby(key, self.instance, delta)
-            if mine <= 0:
-                await self.redis.hdel(key, self.instance)
-            return await self._live_total(user_id)
+            total = await self._change_script(
+                keys=[self._user_key(user_id)],
+                args=[self.instance, delta, self._alive_key("")],
+            )
         except (RedisError, OSError) as exc:
             raise Unavailable("Presence is unavailable.") from exc
+        return int(total)
 
     async def arrive(self, user_id: int) -> bool:
         return await self._change(user_id, 1) == 1

@@ -39,6 +39,9 @@ PATH = "/gateway"
 MAX_FRAME_BYTES = 65_536
 HANDSHAKE_TIMEOUT_MS = 10_000
 IDENTIFY_TIMEOUT_MS = 20_000
+# From IDENTIFY / RESUME to READY is the node's time (database, Redis): a client is not
+# failed as "not authenticated" for a busy node, but a session stuck there still ends.
+AUTHENTICATE_TIMEOUT_MS = 60_000
 CLOSE_TIMEOUT_MS = 5_000
 RATE_FRAMES = 120
 RATE_WINDOW_MS = 60_000
@@ -253,6 +256,7 @@ class GatewayConnection:
                 raise Invalid(CloseCode.ALREADY_AUTHENTICATED)
             request: Request_ = _identify(frame.d) if op == Op.IDENTIFY else _resume(frame.d)
             self.state = State.AUTHENTICATING
+            self.deadline = now + AUTHENTICATE_TIMEOUT_MS
             self._request(request)
             return
         if op == Op.PRESENCE_UPDATE:
@@ -332,8 +336,10 @@ class GatewayConnection:
             self._closed()  # the peer did not finish closing: drop the socket
         elif self.state is State.READY:
             self.close(CloseCode.SESSION_TIMED_OUT, now)
-        elif self.state in (State.WAITING, State.AUTHENTICATING):
+        elif self.state is State.WAITING:
             self.close(CloseCode.NOT_AUTHENTICATED, now)
+        elif self.state is State.AUTHENTICATING:
+            self.close(CloseCode.UNKNOWN_ERROR, now)
 
     # -- output ------------------------------------------------------------------------
     def _collect(self) -> None:
