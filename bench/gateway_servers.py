@@ -169,6 +169,9 @@ class Cluster:
     workers: int
     postgres_url: str  # the server's URL; the run makes its own database there and drops it
     redis_url: str
+    # The node's PostgreSQL connections, shared by the workers: 32 is 4 per worker at 8
+    # (8 at peaks, 64 in all) under PostgreSQL's default max_connections of 100.
+    database_pool_size: int = 32
 
 
 class MiaouTarget(Target):
@@ -199,6 +202,7 @@ class MiaouTarget(Target):
         if cluster is not None:
             env["MIAOU_REDIS_URL"] = cluster.redis_url
             env["MIAOU_REDIS_NAMESPACE"] = f"bench-gw-{os.getpid()}-{port}"
+            env["MIAOU_DATABASE_POOL_SIZE"] = str(cluster.database_pool_size)
             command += ["--workers", str(cluster.workers)]
         if heartbeat_ms:
             env["MIAOU_GATEWAY_HEARTBEAT_MS"] = str(heartbeat_ms)
