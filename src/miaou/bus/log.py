@@ -73,18 +73,20 @@ class LoggedEvent(msgspec.Struct, frozen=True):
     payload: msgspec.Raw  # JSON, unparsed
 
 
-def _upsert(conn: AsyncConnection) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(stream_heads)
-
-
-async def _advance(conn: AsyncConnection, stream: str, count: int) -> int:
-    """Move a stream's head ``count`` forward; return the new head."""
-    insert = _upsert(conn).values(stream=stream, position=count)
-    statement = insert.on_conflict_do_update(
+def _advance_statement(dialect: Any) -> Any:
+    """Move a stream's head by ``position`` (the count of new events); return the new head."""
+    insert = dialect.insert(stream_heads)
+    return insert.on_conflict_do_update(
         index_elements=[stream_heads.c.stream],
         set_={"position": stream_heads.c.position + insert.excluded.position},
     ).returning(stream_heads.c.position)
-    return int((await conn.execute(statement)).scalar_one())
+
+
+# Built once per dialect: each write transaction runs them (miaou.db.keyed says why).
+_ADVANCE = {
+    name: _advance_statement(d) for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT_EVENTS = stream_events.insert()
 
 
 async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) -> list[Event]:
@@ -100,9 +102,11 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
         by_stream[event.stream].append(index)
     positioned = list(events)
     rows: list[dict[str, Any]] = []
+    advance = _ADVANCE[conn.dialect.name]
     for stream in sorted(by_stream):
         indexes = by_stream[stream]
-        head = await _advance(conn, stream, len(indexes))
+        advanced = await conn.execute(advance, {"stream": stream, "position": len(indexes)})
+        head = int(advanced.scalar_one())
         for position, index in enumerate(indexes, start=head - len(indexes) + 1):
             event = events[index]
             positioned[index] = msgspec.structs.replace(event, position=position)
@@ -115,7 +119,7 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
                     "created_at": now_ms,
                 }
             )
-    await conn.execute(stream_events.insert(), rows)
+    await conn.execute(_INSERT_EVENTS, rows)
     return positioned
 
 

@@ -8,13 +8,14 @@ a thing but lacks the permission for an action gets 403 ``missing_permissions``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from miaou.accounts.models import User
 from miaou.chat import permissions as perms
 from miaou.chat.models import THREAD_TYPES, ChannelType
 from miaou.chat.permissions import Permission
@@ -29,6 +30,8 @@ from miaou.chat.tables import (
     roles,
     thread_members,
 )
+from miaou.db.keyed import Keyed
+from miaou.db.metadata import users
 from miaou.errors import Forbidden, NotFound
 
 # What each participant of a DM or group DM may do there. External emoji: any custom emoji
@@ -120,6 +123,23 @@ class GuildAccess:
     def highest_position(self) -> float:
         return perms.highest_position(self.info, self.roles, self.everyone)
 
+    def profile(self) -> User | None:
+        """The member's user view, if this standing was loaded with it (by
+        :func:`guild_accesses`; :func:`miaou.chat.message_store.viewers` builds some
+        without)."""
+        row = self.member
+        try:
+            created_at = row.user_created_at
+        except AttributeError:
+            return None
+        return User(
+            id=str(self.user_id),
+            username=row.username,
+            display_name=row.display_name,
+            bio=row.bio,
+            created_at=created_at,
+        )
+
 
 def role_infos(rows: Iterable[Row[Any]]) -> dict[int, perms.RoleInfo]:
     """A guild's role rows as the permission rules take them, by id."""
@@ -154,12 +174,48 @@ class ChannelAccess:
 
 Pair = tuple[int, int]
 
-
-def pairs_in(left: Any, right: Any, pairs: Sequence[tuple[Any, Any]]) -> Any:
-    """``(left, right) IN pairs``, spelled plainly for the common single pair."""
-    if len(pairs) == 1:
-        return (left == pairs[0][0]) & (right == pairs[0][1])
-    return tuple_(left, right).in_(pairs)
+# The queries of every request's permission check, built once (miaou.db.keyed says why).
+# The joined row carries both tables' columns (no names collide): it serves as both. It
+# also carries the member's public profile (:meth:`GuildAccess.profile`), which a send
+# shows as its author: one query fewer per send, for a primary-key lookup here.
+_STANDING = Keyed(
+    lambda key: (
+        select(
+            guilds,
+            members,
+            users.c.username,
+            users.c.display_name,
+            users.c.bio,
+            users.c.created_at.label("user_created_at"),
+        )
+        .join(members, members.c.guild_id == guilds.c.id)
+        .join(users, users.c.id == members.c.user_id)
+        .where(key("pairs", members.c.guild_id, members.c.user_id))
+    )
+)
+# Each role once per member of ours who holds it, or once with no holder.
+_ROLES = Keyed(
+    lambda key: (
+        select(roles, member_roles.c.user_id.label("held_by"))
+        .outerjoin(
+            member_roles,
+            (member_roles.c.role_id == roles.c.id) & key("users", member_roles.c.user_id),
+        )
+        .where(key("guilds", roles.c.guild_id))
+    )
+)
+_OVERWRITES = Keyed(lambda key: select(overwrites).where(key("ids", overwrites.c.channel_id)))
+_CHANNELS = Keyed(lambda key: select(channels).where(key("ids", channels.c.id)))
+_RECIPIENTS = Keyed(
+    lambda key: select(channel_recipients.c.channel_id, channel_recipients.c.user_id).where(
+        key("pairs", channel_recipients.c.channel_id, channel_recipients.c.user_id)
+    )
+)
+_THREAD_MEMBERS = Keyed(
+    lambda key: select(thread_members.c.channel_id, thread_members.c.user_id).where(
+        key("pairs", thread_members.c.channel_id, thread_members.c.user_id)
+    )
+)
 
 
 async def guild_access(
@@ -181,30 +237,12 @@ async def guild_accesses(
     wanted = list(set(pairs))
     if not wanted:
         return {}
-    # The joined row carries both tables' columns (no names collide): it serves as both.
-    rows = (
-        await conn.execute(
-            select(guilds, members)
-            .join(members, members.c.guild_id == guilds.c.id)
-            .where(pairs_in(members.c.guild_id, members.c.user_id, wanted))
-        )
-    ).all()
+    rows = (await conn.execute(*_STANDING.bind(pairs=wanted))).all()
     if not rows:
         return {}
-    guild_ids = list({r.guild_id for r in rows})
-    user_ids = list({r.user_id for r in rows})
-    # Each role once per member of ours who holds it, or once with no holder.
-    holder = member_roles.c.user_id.label("held_by")
-    role_rows = (
-        await conn.execute(
-            select(roles, holder)
-            .outerjoin(
-                member_roles,
-                (member_roles.c.role_id == roles.c.id) & member_roles.c.user_id.in_(user_ids),
-            )
-            .where(roles.c.guild_id.in_(guild_ids))
-        )
-    ).all()
+    guild_ids = {r.guild_id for r in rows}
+    user_ids = {r.user_id for r in rows}
+    role_rows = (await conn.execute(*_ROLES.bind(guilds=guild_ids, users=user_ids))).all()
     rows_by_guild: dict[int, dict[int, Row[Any]]] = {g: {} for g in guild_ids}
     held: dict[Pair, set[int]] = {}
     for role in role_rows:
@@ -231,17 +269,13 @@ async def overwrites_by_channel(
     """The overwrites of many channels in one query (listing a guild's channels)."""
     found: dict[int, list[Row[Any]]] = {cid: [] for cid in channel_ids}
     if channel_ids:
-        rows = await conn.execute(
-            select(overwrites).where(overwrites.c.channel_id.in_(channel_ids))
-        )
-        for row in rows:
+        for row in await conn.execute(*_OVERWRITES.bind(ids=channel_ids)):
             found[row.channel_id].append(row)
     return found
 
 
 async def channel_overwrites(conn: AsyncConnection, channel_id: int) -> list[Row[Any]]:
-    query = select(overwrites).where(overwrites.c.channel_id == channel_id)
-    return list((await conn.execute(query)).all())
+    return list((await conn.execute(*_OVERWRITES.bind(ids=[channel_id]))).all())
 
 
 async def channel_access(
@@ -263,20 +297,16 @@ async def channel_accesses(
     fixed number of queries whatever the number of pairs. A pair missing from the answer
     is a channel that does not exist or that its user cannot see: both are 404."""
     wanted = list(set(pairs))
-    channel_rows = (
-        await conn.execute(select(channels).where(channels.c.id.in_({c for c, _ in wanted})))
-    ).all()
+    if not wanted:
+        return {}
+    channel_rows = (await conn.execute(*_CHANNELS.bind(ids={c for c, _ in wanted}))).all()
     by_id = {row.id: row for row in channel_rows}
     wanted = [(c, u) for c, u in wanted if c in by_id]
     found: dict[Pair, ChannelAccess] = {}
 
     dm_pairs = [(c, u) for c, u in wanted if by_id[c].guild_id is None]
     if dm_pairs:
-        recipients = await conn.execute(
-            select(channel_recipients.c.channel_id, channel_recipients.c.user_id).where(
-                pairs_in(channel_recipients.c.channel_id, channel_recipients.c.user_id, dm_pairs)
-            )
-        )
+        recipients = await conn.execute(*_RECIPIENTS.bind(pairs=dm_pairs))
         for channel_id, user_id in recipients.all():
             found[(channel_id, user_id)] = ChannelAccess(by_id[channel_id], None, DM_PERMISSIONS)
 
@@ -302,11 +332,7 @@ async def channel_accesses(
         and Permission.MANAGE_THREADS not in permissions
     ]
     if private:
-        joined = await conn.execute(
-            select(thread_members.c.channel_id, thread_members.c.user_id).where(
-                pairs_in(thread_members.c.channel_id, thread_members.c.user_id, private)
-            )
-        )
+        joined = await conn.execute(*_THREAD_MEMBERS.bind(pairs=private))
         inside = {(c, u) for c, u in joined.all()}
         for pair in private:
             if pair not in inside:

@@ -13,10 +13,11 @@ first message and creates nothing. The ``message_nonces`` primary key decides ra
 other transactions: a claim that finds the nonce taken withdraws its message and answers
 with the winner's. A nonce older than the window is taken over by the new message.
 
-Statements per batch, whatever its size, for plain messages: channels and access (4),
-nonces (2 when any item has one), one multi-row insert, one channel bump per channel, the
-authors. Replies, mentions, files and slow mode add their own queries, per item that has
-them.
+Statements per batch, whatever its size, for plain messages: channels and access (4, which
+bring guild members' profiles too), nonces (2 when any item has one), one multi-row insert,
+one channel bump (one execution for all the batch's channels), the DM authors. Replies,
+mentions, files and slow mode add their own queries, per item that has them. The hot ones
+are built once, at import (:mod:`miaou.db.keyed` says why).
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import msgspec
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import BigInteger, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from miaou import ids
+from miaou.accounts.models import User
 from miaou.bus import Event
 from miaou.chat import mentions
-from miaou.chat.access import ChannelAccess, channel_accesses, missing, pairs_in, unknown_channel
+from miaou.chat.access import ChannelAccess, channel_accesses, missing, unknown_channel
 from miaou.chat.attachment_rows import insert_attachments
 from miaou.chat.media import StoredFile
 from miaou.chat.message_models import (
@@ -54,6 +57,7 @@ from miaou.chat.models import TEXT_TYPES, THREAD_TYPES
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import channels, members, message_nonces, messages
 from miaou.config import MAX_ATTACHMENTS
+from miaou.db.keyed import Keyed
 from miaou.errors import Conflict, Forbidden, InvalidInput, MiaouError, RateLimited
 
 NONCE_WINDOW_MS = 5 * 60 * 1000
@@ -63,6 +67,36 @@ SLOWMODE_BYPASS = (
 
 Outcome = Message | MiaouError
 EventFactory = Callable[[str, Row[Any], object], Event]
+
+# Every batch's statements, built once (miaou.db.keyed says why).
+_INSERT_MESSAGES = messages.insert()
+_NONCES = Keyed(
+    lambda key: select(message_nonces).where(
+        key("pairs", message_nonces.c.author_id, message_nonces.c.nonce)
+    )
+)
+_CLAIMS = {
+    name: dialect.insert(message_nonces)
+    .on_conflict_do_nothing()
+    .returning(message_nonces.c.author_id, message_nonces.c.nonce)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_REFERENCES = Keyed(
+    lambda key: select(messages.c.id, messages.c.channel_id, messages.c.author_id).where(
+        key("ids", messages.c.id), messages.c.deleted_at.is_(None)
+    )
+)
+_last = channels.c.last_message_id
+_newest: BindParameter[int] = bindparam("newest", BigInteger)
+_BUMP = (
+    update(channels)
+    .where(channels.c.id == bindparam("channel"))
+    .values(
+        # Concurrent batches may commit out of id order: never move it backwards.
+        last_message_id=case((or_(_last.is_(None), _last < _newest), _newest), else_=_last),
+        message_count=channels.c.message_count + bindparam("added"),
+    )
+)
 
 
 def invalid_field(field: str, problem: str, code: str = "invalid_input") -> InvalidInput:
@@ -211,7 +245,7 @@ async def write_sends(
             has_link=item.parsed.has_link, has_attachments=bool(item.files),
         )  # fmt: skip
     if rows:
-        await conn.execute(messages.insert(), list(rows.values()))
+        await conn.execute(_INSERT_MESSAGES, list(rows.values()))
         await _claim_nonces(batch, rows)
     return await _finish(batch, rows, events, event)
 
@@ -222,11 +256,7 @@ async def _sort_nonces(batch: _Batch) -> None:
     if not wanted:
         return
     keys = [(batch.items[i].user_id, batch.items[i].nonce) for i in wanted]
-    rows = await batch.conn.execute(
-        select(message_nonces).where(
-            pairs_in(message_nonces.c.author_id, message_nonces.c.nonce, keys)
-        )
-    )
+    rows = await batch.conn.execute(*_NONCES.bind(pairs=keys))
     owners = {(r.author_id, r.nonce): r for r in rows.all()}
     first_in_batch: dict[tuple[int, str | None], int] = {}
     for index, key in zip(wanted, keys, strict=True):
@@ -297,11 +327,7 @@ async def _references(batch: _Batch) -> dict[int, tuple[int | None, int | None]]
     wanted = {m for m, _ in asked.values() if m is not None}
     found: dict[int, Any] = {}
     if wanted:
-        rows = await batch.conn.execute(
-            select(messages.c.id, messages.c.channel_id, messages.c.author_id).where(
-                messages.c.id.in_(wanted), messages.c.deleted_at.is_(None)
-            )
-        )
+        rows = await batch.conn.execute(*_REFERENCES.bind(ids=wanted))
         found = {r.id: r for r in rows.all()}
     answer: dict[int, tuple[int | None, int | None]] = {}
     for index, (message_id, same_channel) in asked.items():
@@ -321,11 +347,6 @@ async def _references(batch: _Batch) -> dict[int, tuple[int | None, int | None]]
     return answer
 
 
-def _insert_ignoring_conflicts(conn: AsyncConnection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(message_nonces).on_conflict_do_nothing()
-
-
 async def _claim_nonces(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
     """Claim the new messages' nonces; a send that loses a claim to another transaction
     withdraws its message and answers with the winner's."""
@@ -337,10 +358,7 @@ async def _claim_nonces(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
              "message_id": rows[i]["id"], "created_at": batch.now}
             for i in fresh
         ]  # fmt: skip
-        statement = _insert_ignoring_conflicts(batch.conn).values(claims)
-        won = await batch.conn.execute(
-            statement.returning(message_nonces.c.author_id, message_nonces.c.nonce)
-        )
+        won = await batch.conn.execute(_CLAIMS[batch.conn.dialect.name], claims)
         claimed = {(r.author_id, r.nonce) for r in won.all()}
         lost = [i for i in fresh if (batch.items[i].user_id, batch.items[i].nonce) not in claimed]
     for index in sorted(batch.stale_nonces & rows.keys()):
@@ -364,13 +382,7 @@ async def _claim_nonces(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
         delete(messages).where(messages.c.id.in_([rows[i]["id"] for i in lost]))
     )
     winners = await batch.conn.execute(
-        select(message_nonces).where(
-            pairs_in(
-                message_nonces.c.author_id,
-                message_nonces.c.nonce,
-                [(batch.items[i].user_id, batch.items[i].nonce) for i in lost],
-            )
-        )
+        *_NONCES.bind(pairs=[(batch.items[i].user_id, batch.items[i].nonce) for i in lost])
     )
     by_key = {(r.author_id, r.nonce): r.message_id for r in winners.all()}
     for index in lost:
@@ -391,9 +403,15 @@ async def _finish(
                 uploader_id=item.user_id, now=now,
             )  # fmt: skip
     await _bump_channels(conn, rows.values())
-    people = await users_by_id(
-        conn, {u for row in rows.values() for u in (row["author_id"], *row["mentions"])}
-    )
+    # Guild members' profiles came with their standing; DM authors and mentions are read.
+    people: dict[int, User] = {}
+    for index in rows:
+        guild = batch.access[index].guild
+        author = guild.profile() if guild is not None else None
+        if author is not None:
+            people[int(author.id)] = author
+    wanted = {u for row in rows.values() for u in (row["author_id"], *row["mentions"])}
+    people.update(await users_by_id(conn, wanted - people.keys()))
     reopened: set[int] = set()
     for index, row in rows.items():
         item, channel = batch.items[index], batch.access[index].channel
@@ -439,19 +457,18 @@ async def _repeat(conn: AsyncConnection, item: SendDraft, message_id: int) -> Ou
 
 
 async def _bump_channels(conn: AsyncConnection, rows: Any) -> None:
-    """One update per channel: its newest message id and its count."""
+    """Each channel's newest message id and count, in one execution (channel order: two
+    batches lock the rows they share in the same order)."""
     per_channel: dict[int, tuple[int, int]] = {}
     for row in rows:
         newest, count = per_channel.get(row["channel_id"], (0, 0))
         per_channel[row["channel_id"]] = (max(newest, row["id"]), count + 1)
-    last = channels.c.last_message_id
-    for channel_id, (newest, count) in sorted(per_channel.items()):
-        await conn.execute(
-            update(channels)
-            .where(channels.c.id == channel_id)
-            .values(
-                # Concurrent batches may commit out of id order: never move it backwards.
-                last_message_id=case((or_(last.is_(None), last < newest), newest), else_=last),
-                message_count=channels.c.message_count + count,
-            )
-        )
+    if not per_channel:
+        return
+    await conn.execute(
+        _BUMP,
+        [
+            {"channel": channel_id, "newest": newest, "added": count}
+            for channel_id, (newest, count) in sorted(per_channel.items())
+        ],
+    )

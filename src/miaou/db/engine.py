@@ -53,6 +53,9 @@ class Database:
             # dead fails its request with Unavailable and is replaced by the pool.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # The same pool, its connections marked for writing from the start: setting the
+        # option per transaction cost a round of SQLAlchemy's machinery on every write.
+        self._write_engine = self.engine.execution_options(**{_WRITE: True})
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine)
 
@@ -89,10 +92,8 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes; committed when the block exits without error."""
         turn = self._sqlite_writers or contextlib.nullcontext()
-        async with _translated(), turn, self.engine.connect() as conn:
-            await conn.execution_options(**{_WRITE: True})
-            async with conn.begin():
-                yield conn
+        async with _translated(), turn, self._write_engine.connect() as conn, conn.begin():
+            yield conn
 
     @staticmethod
     async def _driver(conn: AsyncConnection) -> sqlite_inline.Connection | None:

@@ -1,0 +1,68 @@
+"""Hot statements built once, filtered on lists of keys bound at execution.
+
+SQLAlchemy caches a statement's compiled form under a cache key that it derives by walking
+the statement; built anew at each call, a query pays that walk and its own construction
+every time. A statement object built once, at import, with its values as ``bindparam``\\ s
+memoises its cache key and result metadata: a one-row select by primary key measured 86 us
+of CPU built per call (116 with an IN list) and 31 us built once, on SQLite inline (138 and
+51 us on PostgreSQL).
+
+A list of keys is bound as an expanding ``IN``, which SQLAlchemy re-renders for the list's
+length at each execution. For the usual single key (one sender, one channel) a second
+shape of the same statement compares with ``=`` instead and is cheaper:
+:class:`Keyed` holds both and :meth:`Keyed.bind` picks.
+
+    CHANNELS = Keyed(lambda key: select(channels).where(key("ids", channels.c.id)))
+    rows = await conn.execute(*CHANNELS.bind(ids=[7]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import and_, bindparam, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+
+S = TypeVar("S")
+
+
+class KeyFilter(Protocol):
+    def __call__(self, name: str, *columns: Any) -> ColumnElement[bool]: ...
+
+
+def _one(name: str, *columns: Any) -> ColumnElement[bool]:
+    if len(columns) == 1:
+        return columns[0] == bindparam(name)  # type: ignore[no-any-return]
+    return and_(*(c == bindparam(f"{name}_{i}") for i, c in enumerate(columns)))
+
+
+def _many(name: str, *columns: Any) -> ColumnElement[bool]:
+    target = columns[0] if len(columns) == 1 else tuple_(*columns)
+    return target.in_(bindparam(name, expanding=True))
+
+
+class Keyed(Generic[S]):
+    """A statement in two shapes: every key list of one value (``=``), or any (``IN``).
+
+    ``build`` gets ``key(name, *columns)``, the condition "``columns`` match one of the
+    keys bound as ``name``"; with several columns, each key is a tuple of their values.
+    """
+
+    def __init__(self, build: Callable[[KeyFilter], S]) -> None:
+        self.one = build(_one)
+        self.many = build(_many)
+
+    def bind(self, **keys: Collection[Any]) -> tuple[S, dict[str, Any]]:
+        """The shape for these key lists (none empty) and its parameters."""
+        params: dict[str, Any] = {}
+        for name, values in keys.items():
+            if len(values) != 1:
+                return self.many, {name: list(values) for name, values in keys.items()}
+            (value,) = values
+            if isinstance(value, tuple):
+                for i, part in enumerate(value):
+                    params[f"{name}_{i}"] = part
+            else:
+                params[name] = value
+        return self.one, params
