@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 from chat_world import World
+from sqlalchemy import update
 
+from miaou import ids
 from miaou.chat.permissions import Permission as P
+from miaou.chat.read_states import COUNT_CAP
+from miaou.chat.tables import channels, messages
 from miaou.sdk import ApiError
 
 
@@ -66,3 +70,32 @@ async def test_dm_read_state(make_client) -> None:
     await alice.send_message(dm["id"], "psst")
     state = state_of(await bob.read_states(), dm["id"])
     assert state["unread_count"] == 1 and state["guild_id"] is None
+
+
+async def test_counts_look_at_the_newest_unread_messages_only(world: World, node) -> None:
+    """A busy channel the member never reads costs at most COUNT_CAP rows to count: the
+    unread count stops there, and a mention older than the newest COUNT_CAP unread
+    messages is not counted. (The messages are written with SQL: a thousand sends through
+    the API would be slow.)"""
+    general, guild_id = int(world.general), int(world.guild["id"])
+    owner_id, member_id = int(world.ids["owner"]), int(world.ids["member"])
+
+    def row(content: str, mentions: list[int]) -> dict:
+        return {
+            "id": ids.new_id(), "channel_id": general, "guild_id": guild_id,
+            "author_id": owner_id, "content": content, "mentions": mentions,
+            "mention_roles": [], "mention_channels": [],
+        }  # fmt: skip
+
+    rows = [row("the oldest: a mention", [member_id])]
+    rows += [row(f"noise {i}", []) for i in range(COUNT_CAP)]
+    async with node.node.db.write() as conn:
+        await conn.execute(messages.insert(), rows)
+        await conn.execute(
+            update(channels).where(channels.c.id == general).values(last_message_id=rows[-1]["id"])
+        )
+    state = state_of(await world["member"].read_states(), world.general)
+    assert (state["unread_count"], state["mention_count"]) == (COUNT_CAP, 0)
+    await world["owner"].send_message(world.general, f"now <@{member_id}>")
+    state = state_of(await world["member"].read_states(), world.general)
+    assert (state["unread_count"], state["mention_count"]) == (COUNT_CAP, 1)

@@ -1,9 +1,10 @@
 """Read state: how far each user has read each channel, and what is unread.
 
 Acknowledging only moves forward (an old ack arriving late changes nothing). Unread and
-mention counts are computed when asked, from the messages after the read position, and
-capped at ``COUNT_CAP`` (clients show "99+"), so they are always consistent with edits and
-deletes and cost nothing on the send path. Channels with nothing new are not counted at all.
+mention counts are computed when asked, from the newest ``COUNT_CAP`` messages after the
+read position (the unread count is capped there; clients show "99+"), so they are always
+consistent with edits and deletes and cost nothing on the send path. Channels with nothing
+new are not counted at all.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, and_, bindparam, func, literal, or_, select, text
+from sqlalchemy import BigInteger, and_, bindparam, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -50,51 +51,62 @@ class ReadState(msgspec.Struct, kw_only=True):
 
 
 def _mentions_me(dialect: str) -> Any:
-    """SQL: the message mentions the user (``:user_id``) directly, by a role they hold in
-    the message's guild, or everyone."""
+    """SQL: the message (a row of the ``recent`` window below) mentions the user
+    (``:user_id``) directly, by a role they hold in the message's guild, or everyone."""
     if dialect == "sqlite":
         direct = (
-            "EXISTS (SELECT 1 FROM json_each(messages.mentions) WHERE json_each.value = :user_id)"
+            "EXISTS (SELECT 1 FROM json_each(recent.mentions) WHERE json_each.value = :user_id)"
         )
         by_role = (
-            "EXISTS (SELECT 1 FROM json_each(messages.mention_roles) AS mentioned"
+            "EXISTS (SELECT 1 FROM json_each(recent.mention_roles) AS mentioned"
             " JOIN member_roles ON member_roles.role_id = mentioned.value"
-            " WHERE member_roles.guild_id = messages.guild_id"
+            " WHERE member_roles.guild_id = recent.guild_id"
             " AND member_roles.user_id = :user_id)"
         )
     else:
-        direct = "messages.mentions::jsonb @> to_jsonb(ARRAY[CAST(:user_id AS bigint)])"
+        direct = "recent.mentions::jsonb @> to_jsonb(ARRAY[CAST(:user_id AS bigint)])"
         by_role = (
-            "EXISTS (SELECT 1 FROM member_roles WHERE member_roles.guild_id = messages.guild_id"
+            "EXISTS (SELECT 1 FROM member_roles WHERE member_roles.guild_id = recent.guild_id"
             " AND member_roles.user_id = :user_id"
-            " AND messages.mention_roles::jsonb @> to_jsonb(ARRAY[member_roles.role_id]))"
+            " AND recent.mention_roles::jsonb @> to_jsonb(ARRAY[member_roles.role_id]))"
         )
     user_id = bindparam("user_id", type_=BigInteger)
     return or_(
-        messages.c.mention_everyone,
+        text("recent.mention_everyone"),
         text(direct).bindparams(user_id),
         text(by_role).bindparams(user_id),
     )
 
 
 def _counts(dialect: str) -> Any:
-    """Unread and mention counts (capped) of the channels ``:channel_ids``, in one query:
-    each count reads at most ``COUNT_CAP`` messages past the user's read position."""
+    """Unread and mention counts of the channels ``:channel_ids``, in one query. Both look
+    at the newest ``COUNT_CAP`` unread messages only (found backwards on the channel's id
+    index): a busy channel the user never reads costs that many rows, not its history. So
+    the unread count is capped, and past the cap the mentions are those of the newest
+    ``COUNT_CAP`` unread messages."""
     last_read = func.coalesce(read_states.c.last_read_id, 0)
-    after = and_(
-        messages.c.channel_id == channels.c.id,
-        messages.c.id > last_read,
-        messages.c.deleted_at.is_(None),
-        messages.c.author_id != bindparam("user_id"),
-    )
+    recent = (
+        select(
+            messages.c.id, messages.c.guild_id, messages.c.mention_everyone,
+            messages.c.mentions, messages.c.mention_roles,
+        )
+        .where(
+            messages.c.channel_id == channels.c.id,
+            messages.c.id > last_read,
+            messages.c.deleted_at.is_(None),
+            messages.c.author_id != bindparam("user_id"),
+        )
+        .order_by(messages.c.id.desc())
+        .limit(COUNT_CAP)
+        .correlate(channels, read_states)
+    )  # fmt: skip
 
-    def capped(*where: Any) -> Any:
-        found = select(literal(1)).where(*where).limit(COUNT_CAP)
-        found = found.correlate(channels, read_states)
-        return select(func.count()).select_from(found.subquery()).scalar_subquery()
+    def count(*where: Any) -> Any:
+        window = recent.subquery("recent")
+        return select(func.count()).select_from(window).where(*where).scalar_subquery()
 
     return (
-        select(channels.c.id, capped(after), capped(after, _mentions_me(dialect)))
+        select(channels.c.id, count(), count(_mentions_me(dialect)))
         .outerjoin(
             read_states,
             and_(
