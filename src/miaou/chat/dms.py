@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,30 +26,40 @@ from miaou.ids import now_ms, parse_id
 MAX_GROUP = 10
 
 _RECIPIENT = channel_recipients.alias("recipient")
+
+
+def _with_read_position(*columns: Any) -> Select[Any]:
+    """``columns`` of the user's (``:user_id``) DMs, and the user's read position there."""
+    return (
+        select(*columns, read_states.c.last_read_id)
+        .select_from(channel_recipients)
+        .join(channels, channels.c.id == channel_recipients.c.channel_id)
+        .outerjoin(
+            read_states,
+            and_(
+                read_states.c.channel_id == channels.c.id,
+                read_states.c.user_id == channel_recipients.c.user_id,
+            ),
+        )
+        .where(channel_recipients.c.user_id == bindparam("user_id"))
+    )
+
+
+#: The user's DMs with their read position, oldest first (read states need no recipients).
+MY_DMS = _with_read_position(channels).order_by(channels.c.id)
 # The user's DMs, oldest first, in one query however many: a row per recipient (by id),
 # carrying the channel's columns, the recipient's, and the user's read position there.
 _MINE = (
-    select(
+    _with_read_position(
         channels,
         users.c.id.label("recipient_id"),
         users.c.username,
         users.c.display_name,
         users.c.bio,
         users.c.created_at.label("recipient_created_at"),
-        read_states.c.last_read_id,
     )
-    .select_from(channel_recipients)
-    .join(channels, channels.c.id == channel_recipients.c.channel_id)
     .join(_RECIPIENT, _RECIPIENT.c.channel_id == channels.c.id)
     .join(users, users.c.id == _RECIPIENT.c.user_id)
-    .outerjoin(
-        read_states,
-        and_(
-            read_states.c.channel_id == channels.c.id,
-            read_states.c.user_id == channel_recipients.c.user_id,
-        ),
-    )
-    .where(channel_recipients.c.user_id == bindparam("user_id"))
     .order_by(channels.c.id, users.c.id)
 )
 _ONE = _MINE.where(channels.c.id == bindparam("channel_id"))

@@ -20,11 +20,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.chat.access import channel_access, guild_accesses
+from miaou.chat.dms import MY_DMS
 from miaou.chat.guilds import guild_channels, member_guild_ids
 from miaou.chat.models import ChannelType
 from miaou.chat.outbox import Outbox, user_stream
 from miaou.chat.permissions import Permission
-from miaou.chat.tables import channel_recipients, channels, messages, read_states
+from miaou.chat.tables import channels, messages, read_states
 from miaou.errors import InvalidInput
 from miaou.ids import now_ms, parse_id
 
@@ -120,20 +121,6 @@ def _counts(dialect: str) -> Any:
 
 # Built once per engine: SQLAlchemy then reuses their compiled form.
 _COUNTS = {"sqlite": _counts("sqlite"), "postgresql": _counts("postgresql")}
-# The user's DMs with their read position there (the summary needs no recipients).
-_DMS = (
-    select(channels, read_states.c.last_read_id)
-    .join(channel_recipients, channel_recipients.c.channel_id == channels.c.id)
-    .outerjoin(
-        read_states,
-        and_(
-            read_states.c.channel_id == channels.c.id,
-            read_states.c.user_id == channel_recipients.c.user_id,
-        ),
-    )
-    .where(channel_recipients.c.user_id == bindparam("user_id"))
-    .order_by(channels.c.id)
-)
 
 
 class ReadStateService:
@@ -181,7 +168,7 @@ class ReadStateService:
                 and (access := standing.get((row.guild_id, user_id))) is not None
                 and Permission.VIEW_CHANNEL in access.in_channel(channel_overwrites)
             ]
-            seen.extend(await conn.execute(_DMS, {"user_id": user_id}))
+            seen.extend(await conn.execute(MY_DMS, {"user_id": user_id}))
             return await self.states(conn, user_id, seen)
 
     async def states(
