@@ -55,6 +55,7 @@ from miaou.http import health
 from miaou.http.errors import exception_handlers
 from miaou.http.ratelimit import RateLimits, rate_limit_middleware
 from miaou.observability import Metrics, ObservabilityMiddleware, sqlalchemy_pool_stats
+from miaou.storage.blobs import BlobStore
 from miaou.types import ASGIApp
 
 SWEEP_SECONDS = 60
@@ -81,14 +82,16 @@ class Node:
             else MemoryBus()
         )
         self.outbox = Outbox(self.db, self.bus)
-        self.messages = MessageService(self.outbox, settings)
+        # Media of every wing, by content hash.
+        self.blobs = BlobStore(settings.effective_media_dir)
+        self.messages = MessageService(self.outbox, settings, self.blobs)
         self.threads = ThreadService(self.outbox, self.messages)
         self.guilds = GuildService(self.outbox, settings)
         self.channels = ChannelService(self.outbox, settings)
         self.channels.threads = self.threads
         self.roles = RoleService(self.outbox, settings)
         self.dms = DMService(self.outbox)
-        self.emojis = EmojiService(self.outbox, self.messages.blobs)
+        self.emojis = EmojiService(self.outbox, self.blobs)
         self.read_states = ReadStateService(self.outbox)
         self.typing = TypingService(self.outbox)
         self.members = MemberService(self.outbox, settings)
@@ -178,7 +181,7 @@ class Node:
                 await self.threads.archive_idle()
                 await self._prune_stream_log()
                 if rounds % GC_EVERY_SWEEPS == 0:
-                    await self.messages.blobs.collect_garbage(self.db)
+                    await self.blobs.collect_garbage(self.db)
             except Exception:
                 log.exception("sweep_failed")
 

@@ -1,4 +1,5 @@
-"""Attachment rows: written with their message, turned into wire shapes, found for serving."""
+"""Attachment rows: written with their message, turned into wire shapes, found for serving,
+and named to the blob store so it keeps their files."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.chat.media import StoredFile
 from miaou.chat.message_models import Attachment
-from miaou.chat.tables import attachments, messages
+from miaou.chat.tables import attachments, guild_emojis, messages
 
 API = "/api/v1/channels"
 
@@ -97,3 +98,35 @@ async def find_attachment(
         )
     )
     return (await conn.execute(query)).first()
+
+
+async def named_blobs(conn: AsyncConnection, candidates: list[str]) -> set[str]:
+    """Which of ``candidates`` an attachment (file or thumbnail) or a custom emoji names:
+    the chat wing's referrer for the blob store."""
+    rows = await conn.execute(
+        select(attachments.c.sha256, attachments.c.thumbnail_sha256).where(
+            or_(
+                attachments.c.sha256.in_(candidates),
+                attachments.c.thumbnail_sha256.in_(candidates),
+            )
+        )
+    )
+    named = {h for row in rows.all() for h in row if h}
+    emoji_images = await conn.execute(
+        select(guild_emojis.c.sha256).where(guild_emojis.c.sha256.in_(candidates))
+    )
+    named.update(emoji_images.scalars())
+    return named
+
+
+async def purge_tombstoned(conn: AsyncConnection) -> None:
+    """Drop the attachment rows of tombstoned messages that a delete path left behind (a
+    ban's message purge does), so a blob collection can take their files."""
+    await conn.execute(
+        delete(attachments).where(
+            exists().where(
+                messages.c.id == attachments.c.message_id,
+                messages.c.deleted_at.is_not(None),
+            )
+        )
+    )

@@ -32,7 +32,6 @@ from miaou.accounts.models import Strict, User
 from miaou.bus import Event
 from miaou.chat import audit
 from miaou.chat.access import GuildAccess, guild_access, missing
-from miaou.chat.attachments import BlobStore
 from miaou.chat.emojis_media import DECODERS, decode_data_uri, inspect_image, sniff_image
 from miaou.chat.message_store import users_by_id
 from miaou.chat.outbox import Outbox, guild_stream
@@ -40,6 +39,7 @@ from miaou.chat.permissions import Permission
 from miaou.chat.tables import guild_emojis, guilds
 from miaou.errors import InvalidInput, NotFound
 from miaou.ids import now_ms
+from miaou.storage.blobs import BlobStore
 
 MAX_STATIC = MAX_ANIMATED = 50
 _NAME = re.compile(r"[A-Za-z0-9_]{2,32}")

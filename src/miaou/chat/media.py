@@ -19,8 +19,8 @@ import puremagic
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from miaou import ids
-from miaou.chat.attachments import BlobStore
 from miaou.errors import InvalidInput
+from miaou.storage.blobs import BlobStore
 
 OCTET_STREAM = "application/octet-stream"
 # Types Pillow verifies, measures and thumbnails; the only image types served inline.

@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
 from miaou.bus import Event
-from miaou.chat import audit, mentions
+from miaou.chat import attachment_rows, audit, mentions
 from miaou.chat.access import channel_access, missing
-from miaou.chat.attachments import BlobStore
 from miaou.chat.media import MediaInspector, StoredFile
 from miaou.chat.message_models import (
     HISTORY_LIMIT_MAX,
@@ -63,6 +62,7 @@ from miaou.config import Settings
 from miaou.db.group_commit import GroupCommit
 from miaou.errors import Forbidden, InvalidInput
 from miaou.ids import now_ms
+from miaou.storage.blobs import BlobStore
 
 MAX_PINS = 50
 PIN_PERMISSIONS = Permission.MANAGE_MESSAGES | Permission.PIN_MESSAGES
@@ -75,7 +75,7 @@ def history_limit(limit: int) -> int:
 
 
 class MessageService:
-    def __init__(self, outbox: Outbox, settings: Settings) -> None:
+    def __init__(self, outbox: Outbox, settings: Settings, blobs: BlobStore) -> None:
         self.outbox = outbox
         self.db = outbox.db
         self.settings = settings
@@ -83,7 +83,8 @@ class MessageService:
         self.clock: Callable[[], int] = now_ms
         self.reactions = ReactionService(outbox, lambda: self.clock())
         # Attachment files; the rows are written with their message, in send().
-        self.blobs = BlobStore(settings.effective_media_dir)
+        self.blobs = blobs
+        blobs.add_referrer(attachment_rows.named_blobs, attachment_rows.purge_tombstoned)
         self.media = MediaInspector(self.blobs)
         self.sends: GroupCommit[SendDraft, Message] = GroupCommit(self._write_sends)
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
-from miaou.chat.attachments import BlobWriter
 from miaou.chat.media import MediaInspector, StoredFile
 from miaou.config import MAX_ATTACHMENTS, Settings
 from miaou.errors import InvalidInput, PayloadTooLarge
+from miaou.storage.blobs import BlobWriter
 
 # Litestar's receive is typed with its own event types; only "type", "body", "more_body"
 # are read here.

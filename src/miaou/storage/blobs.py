@@ -1,23 +1,23 @@
-"""The content-addressed file store behind attachments.
+"""The content-addressed file store behind every wing's media (attachments, emoji, tracks).
 
 A blob lives at ``<media_dir>/ab/cd/<sha256>``. An upload streams into a temporary file under
 ``<media_dir>/tmp`` (same filesystem) while it is hashed, is fsynced, and is renamed into
 place, so a blob path only ever names complete content. Identical content is stored once: a
 second upload of it drops its temporary file and touches the existing blob.
 
-Blobs are shared between attachment rows (``sha256`` and ``thumbnail_sha256``), so one is
-removed only when no row names it. Two rules keep a removal from racing an upload that is
-about to reference it:
+Blobs are shared between rows of any wing, so one is removed only when no row names it: each
+wing registers a *referrer* (a query answering which of some hashes its rows name) and, if
+it keeps rows that only wait to be dropped, a *purge* run before a collection. Two rules
+keep a removal from racing an upload that is about to reference it:
 
 - an upload *holds* its hashes (an in-process count) from just before its blob is put in
-  place until its send has committed or failed; holds are taken and checked on the event
+  place until its write has committed or failed; holds are taken and checked on the event
   loop, with no ``await`` between the last check and the unlink;
 - :meth:`BlobStore.collect_garbage` only removes blobs untouched for ``grace_seconds`` (an
   upload touches a blob it reuses), which covers uploads on other nodes sharing the
-  directory, and stale temporary files left by a crash. It first drops the rows of
-  tombstoned messages that a delete path left behind (a ban's message purge does).
+  directory, and stale temporary files left by a crash.
 
-A refused send calls :meth:`BlobStore.discard` on its own blobs right away, so a failed
+A refused upload calls :meth:`BlobStore.discard` on its own blobs right away, so a failed
 upload leaves nothing behind on this node.
 """
 
@@ -30,13 +30,12 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from miaou.chat.tables import attachments, guild_emojis, messages
 from miaou.db.engine import Database
 from miaou.errors import PayloadTooLarge
 
@@ -45,6 +44,12 @@ FLUSH_BYTES = 256 * 1024
 GC_GRACE_SECONDS = 3600
 _GC_BATCH = 500
 _HASH = re.compile(r"[0-9a-f]{64}")
+_READ_CHUNK = 1024 * 1024
+
+# Which of the given hashes rows of one wing name.
+Referrer = Callable[[AsyncConnection, list[str]], Awaitable[set[str]]]
+# Drops rows that only wait to be dropped (and so still name blobs), before a collection.
+Purge = Callable[[AsyncConnection], Awaitable[None]]
 
 
 class BlobStore:
@@ -52,6 +57,14 @@ class BlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self._holds: Counter[str] = Counter()
+        self._referrers: list[Referrer] = []
+        self._purges: list[Purge] = []
+
+    def add_referrer(self, referrer: Referrer, purge: Purge | None = None) -> None:
+        """A wing's rows name blobs: none of them is removed while a row names it."""
+        self._referrers.append(referrer)
+        if purge is not None:
+            self._purges.append(purge)
 
     def path(self, sha256: str) -> Path:
         if not _HASH.fullmatch(sha256):
@@ -62,6 +75,23 @@ class BlobStore:
         """A new upload of at most ``limit`` bytes (413 ``payload_too_large`` past it)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         return BlobWriter(self, limit)
+
+    async def put_file(self, source: Path) -> str:
+        """Move a finished file (on the media filesystem, e.g. under ``tmp``) into the
+        store; held like an upload. The source is gone afterwards."""
+        sha256 = await asyncio.to_thread(_hash_file, source)
+        self.hold(sha256)
+        try:
+            await asyncio.to_thread(_place, source, self.path(sha256))
+        except BaseException:
+            self.release([sha256])
+            raise
+        return sha256
+
+    def temp_dir(self, prefix: str) -> Path:
+        """A new directory under ``tmp`` for work whose results become blobs."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=self.tmp, prefix=prefix))
 
     async def put_bytes(self, data: bytes) -> str:
         """Store small content made here (thumbnails); held like an upload."""
@@ -92,17 +122,12 @@ class BlobStore:
         return await self._remove_unreferenced(db, wanted)
 
     async def collect_garbage(self, db: Database, grace_seconds: float = GC_GRACE_SECONDS) -> int:
-        """Remove blobs no attachment or emoji names and temporary files, both untouched for
-        ``grace_seconds``. Returns how many files were removed."""
-        async with db.write() as conn:
-            await conn.execute(
-                delete(attachments).where(
-                    exists().where(
-                        messages.c.id == attachments.c.message_id,
-                        messages.c.deleted_at.is_not(None),
-                    )
-                )
-            )
+        """Remove blobs no row names and temporary files (directories' contents included),
+        both untouched for ``grace_seconds``. Returns how many files were removed."""
+        if self._purges:
+            async with db.write() as conn:
+                for purge in self._purges:
+                    await purge(conn)
         cutoff = time.time() - grace_seconds
         stale_tmp, old_blobs = await asyncio.to_thread(self._scan, cutoff)
         removed = 0
@@ -113,25 +138,15 @@ class BlobStore:
         return removed
 
     async def _remove_unreferenced(self, db: Database, hashes: list[str]) -> int:
-        """Remove the files of ``hashes`` that no attachment (nor thumbnail) and no custom
-        emoji names, and that no upload in progress holds."""
+        """Remove the files of ``hashes`` that no registered referrer's rows name and that
+        no upload in progress holds."""
         candidates = [h for h in hashes if not self.held(h)]
         if not candidates:
             return 0
+        named: set[str] = set()
         async with db.read() as conn:
-            rows = await conn.execute(
-                select(attachments.c.sha256, attachments.c.thumbnail_sha256).where(
-                    or_(
-                        attachments.c.sha256.in_(candidates),
-                        attachments.c.thumbnail_sha256.in_(candidates),
-                    )
-                )
-            )
-            named = {h for row in rows.all() for h in row if h}
-            emoji_images = await conn.execute(
-                select(guild_emojis.c.sha256).where(guild_emojis.c.sha256.in_(candidates))
-            )
-            named.update(emoji_images.scalars())
+            for referrer in self._referrers:
+                named |= await referrer(conn, candidates)
         removed = 0
         for sha256 in candidates:
             # Checked again after the query's await; nothing awaits between this and unlink.
@@ -209,14 +224,7 @@ class BlobWriter:
         self._file.close()
 
     def _place(self, final: Path) -> None:
-        if final.exists():
-            # Same content already stored: reuse it, and mark it recently used for the GC.
-            os.utime(final)
-            self._temp.unlink()
-            return
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._temp, final)  # atomic: readers see no blob or a whole one
-        _fsync_dir(final.parent)
+        _place(self._temp, final)
 
     def abort(self) -> None:
         """Drop the temporary file (an upload cut short, refused or failed)."""
@@ -225,6 +233,26 @@ class BlobWriter:
         self._done = True
         self._file.close()
         self._temp.unlink(missing_ok=True)
+
+
+def _place(source: Path, final: Path) -> None:
+    if final.exists():
+        # Same content already stored: reuse it, and mark it recently used for the GC.
+        os.utime(final)
+        source.unlink()
+        return
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, final)  # atomic: readers see no blob or a whole one
+    _fsync_dir(final.parent)
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_READ_CHUNK):
+            digest.update(chunk)
+        os.fsync(file.fileno())
+    return digest.hexdigest()
 
 
 def _files(root: Path) -> Iterator[Path]:

@@ -1,0 +1,1 @@
+"""Platform storage for media: the content-addressed blob store every wing shares."""
