@@ -1,4 +1,4 @@
-"""Fixtures of the chat integration tests."""
+"""Fixtures of the integration tests: a migrated database without a node, and the chat cast."""
 
 from __future__ import annotations
 
@@ -9,6 +9,17 @@ from chat_fixtures import GuildFixture, Person, create_guild, join, person
 from chat_world import World, build_world
 
 from miaou.bus import Event
+from miaou.db import migrate
+from miaou.db.engine import Database
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A fresh, migrated database of the kind under test, with no node on it."""
+    database = Database(database_url)
+    await migrate.upgrade(database)
+    yield database
+    await database.close()
 
 
 @pytest.fixture

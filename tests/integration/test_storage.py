@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from miaou.db.engine import Database
 from miaou.db.metadata import registration_invites, sessions, users
 from miaou.db.schema import metadata
 from miaou.errors import Conflict
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await migrate.upgrade(database)
-    yield database
-    await database.close()
 
 
 def user_values(name: str, **extra: object) -> dict[str, object]:

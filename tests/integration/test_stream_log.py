@@ -4,23 +4,13 @@ engines, concurrent writers included; reads after a position; pruning makes a ga
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
 
 from miaou.bus import Event, MemoryBus, log
 from miaou.chat.outbox import Outbox
-from miaou.db import migrate
 from miaou.db.engine import Database
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await migrate.upgrade(database)
-    yield database
-    await database.close()
 
 
 def event(stream: str, n: int) -> Event:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import miaou.bus.log  # registers the stream log tables
-import miaou.chat.tables  # noqa: F401 - registers the chat tables
+import miaou.chat.tables  # registers the chat tables
+import miaou.jobs.tables  # noqa: F401 - registers the job queue table
 from miaou.db.metadata import metadata
 
 __all__ = ["metadata"]
