@@ -21,6 +21,10 @@ from miaou.accounts.api import AdminInvitesController, AuthController, UsersCont
 from miaou.accounts.invites import InviteService
 from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
+from miaou.audio import api as audio_api
+from miaou.audio import downloads, playback, plays, track_store
+from miaou.audio.processing import TrackProcessor
+from miaou.audio.service import PROCESS_KIND, TrackService
 from miaou.bus import Bus, MemoryBus, RedisBus
 from miaou.bus import log as stream_log
 from miaou.chat import (
@@ -54,12 +58,17 @@ from miaou.gateway.sessions import Gateway
 from miaou.http import health
 from miaou.http.errors import exception_handlers
 from miaou.http.ratelimit import RateLimits, rate_limit_middleware
+from miaou.jobs.processes import ProcessPool
+from miaou.jobs.queue import JobQueue
+from miaou.jobs.runner import JobRunner
 from miaou.observability import Metrics, ObservabilityMiddleware, sqlalchemy_pool_stats
 from miaou.storage.blobs import BlobStore
 from miaou.types import ASGIApp
 
 SWEEP_SECONDS = 60
 GC_EVERY_SWEEPS = 60
+# Finished jobs are kept a week (what a track page or an operator may look at), then pruned.
+JOB_RETENTION_MS = 7 * 86_400_000
 log = structlog.get_logger("miaou.node")
 
 
@@ -85,6 +94,18 @@ class Node:
         # Media of every wing, by content hash.
         self.blobs = BlobStore(settings.effective_media_dir)
         self.messages = MessageService(self.outbox, settings, self.blobs)
+        # Background work (track processing): durable jobs; CPU work in child processes.
+        self.jobs = JobQueue(self.db)
+        self.processes = ProcessPool(settings.job_processes)
+        self.tracks = TrackService(self.db, self.blobs, self.jobs, self.processes, settings)
+        self.tracks.media_urls = playback.url_maker(self)
+        self.blobs.add_referrer(track_store.named_blobs)
+        self.job_runner = JobRunner(
+            self.jobs,
+            {PROCESS_KIND: TrackProcessor(self.db, self.blobs, self.processes)},
+            concurrency=settings.job_processes,
+            lease_ms=settings.job_lease_seconds * 1000,
+        )
         self.threads = ThreadService(self.outbox, self.messages)
         self.guilds = GuildService(self.outbox, settings)
         self.channels = ChannelService(self.outbox, settings)
@@ -146,6 +167,10 @@ class Node:
                 *search_api.routes,
                 *emojis_api.routes,
                 *gateway_api.routes,
+                *audio_api.routes,
+                *downloads.routes,
+                *playback.routes,
+                *plays.routes,
             ],
             exception_handlers=exception_handlers,
             middleware=[rate_limit_middleware],  # type: ignore[list-item]
@@ -169,10 +194,13 @@ class Node:
             self.bus.on_reconnect = self.gateway.hub.resync
             await self.bus.start()
         await self.presence.start()
+        if self.settings.jobs_in_serve:
+            await self.job_runner.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="miaou-sweeper")
 
     async def _sweep_forever(self) -> None:
-        """Periodic housekeeping: archive idle threads; hourly, drop unreferenced media."""
+        """Periodic housekeeping: archive idle threads, prune the stream log and finished jobs;
+        hourly, drop unreferenced media."""
         rounds = 0
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
@@ -180,6 +208,8 @@ class Node:
             try:
                 await self.threads.archive_idle()
                 await self._prune_stream_log()
+                await self.tracks.settle_failed()
+                await self.jobs.prune(ids.now_ms() - JOB_RETENTION_MS)
                 if rounds % GC_EVERY_SWEEPS == 0:
                     await self.blobs.collect_garbage(self.db)
             except Exception:
@@ -195,6 +225,7 @@ class Node:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        await self.job_runner.stop()
         await self.gateway.close()
         await self.presence.close()
         await self.bus.close()

@@ -1,4 +1,4 @@
-"""The ``miaou`` command: serve, migrate, config, user, invite, version.
+"""The ``miaou`` command: serve, worker, migrate, config, user, invite, version.
 
 Settings come from defaults, ``miaou.toml``, ``MIAOU_*`` variables and these flags, in that
 order. A bad setting prints one clear line and exits with status 2.
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="serving processes on the one port (needs PostgreSQL and --redis-url when > 1)",
     )
+    worker = sub.add_parser(
+        "worker", help="run background jobs (track processing) without serving HTTP"
+    )
+    _settings_flags(worker)
     migrate = sub.add_parser("migrate", help="apply database migrations")
     _settings_flags(migrate)
     config = sub.add_parser("config", help="print the settings in force (secrets masked)")
@@ -166,6 +170,39 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve_forever(node, sock)
     return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Background jobs only, for clusters where ``miaou serve`` runs with
+    ``jobs_in_serve = false``: claims jobs from the shared database until SIGTERM/SIGINT,
+    then puts the running ones back in the queue."""
+    import msgspec
+
+    from miaou.app import Node
+    from miaou.observability import configure_logging
+
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def go() -> int:
+        node = Node(msgspec.structs.replace(settings, jobs_in_serve=True))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await node.start()
+        try:
+            print(
+                f"miaou {__version__} worker running ({settings.job_processes} processes, "
+                f"{node.db.dialect})",
+                file=sys.stderr,
+                flush=True,
+            )
+            await stop.wait()
+        finally:
+            await node.stop()
+        return 0
+
+    return asyncio.run(go())
 
 
 def _with_node(work: Callable[[Any], Awaitable[int]]) -> Callable[[Settings, Any], int]:
@@ -301,6 +338,7 @@ def _user(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": _serve,
+    "worker": _worker,
     "migrate": _with_node(_migrate),
     "config": _config,
     "user": _user,

@@ -83,6 +83,19 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     gateway_heartbeat_ms: int = 41_250
     gateway_send_buffer_bytes: int = 1_048_576
     resume_window_seconds: int = 3600
+    # Audio: one track upload's size and duration caps.
+    max_track_bytes: int = 500 * 1_048_576
+    max_track_seconds: int = 3 * 3600
+    # How long a signed media URL (private and unlisted tracks) stays valid.
+    media_url_seconds: int = 3600
+    # A URL prefix that nginx maps to the media directory (``internal``): media answers
+    # then carry ``X-Accel-Redirect`` and nginx sends the bytes. Empty: the node sends them.
+    media_accel_redirect: str = ""
+    # Background jobs (track processing): whether ``miaou serve`` runs them (turn off when
+    # ``miaou worker`` processes do), CPU processes at once, and a job's lease.
+    jobs_in_serve: bool = True
+    job_processes: int = 2
+    job_lease_seconds: int = 60
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
 
     @property
@@ -168,6 +181,19 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("gateway_send_buffer_bytes must be in 65536..67108864 (64 KiB..64 MiB)")
     if not 60 <= settings.resume_window_seconds <= 604_800:
         raise ConfigError("resume_window_seconds must be in 60..604800 (one minute to a week)")
+    if settings.max_track_bytes < 1024 or not 1 <= settings.max_track_seconds <= 86_400:
+        raise ConfigError("max_track_bytes must be >= 1024 and max_track_seconds in 1..86400")
+    if not 60 <= settings.media_url_seconds <= 604_800:
+        raise ConfigError("media_url_seconds must be in 60..604800 (one minute to a week)")
+    if settings.media_accel_redirect and not (
+        settings.media_accel_redirect.startswith("/")
+        and settings.media_accel_redirect.endswith("/")
+    ):
+        raise ConfigError("media_accel_redirect must be empty or a path like /_media/")
+    if not 1 <= settings.job_processes <= 64:
+        raise ConfigError(f"job_processes must be in 1..64, got {settings.job_processes}")
+    if not 10 <= settings.job_lease_seconds <= 3600:
+        raise ConfigError("job_lease_seconds must be in 10..3600")
     for name in ("auth_per_ip", "api_per_ip", "api_per_user"):
         settings.ratelimit.parsed(name)
     return settings

@@ -117,6 +117,9 @@ class Supervisor:
             worker_id=_worker_id(self.base, index),
             migrate_on_start=False,
             database_pool_size=worker_pool_size(self.base.database_pool_size, self.count),
+            # Background jobs in one worker only: N runners would start N x job_processes
+            # children on the same cores.
+            jobs_in_serve=self.base.jobs_in_serve and index == 0,
         )
 
     def _start(self, index: int) -> None:

@@ -439,6 +439,7 @@ async def test_byte_ranges(node, guild, member) -> None:
         assert part.headers["x-content-type-options"] == "nosniff"
         assert part.headers["content-disposition"].startswith("attachment")
     assert (await get(range="bytes=2000-")).status_code == 416
+    assert (await get(range="bytes=2000-")).headers["content-range"] == f"bytes */{len(data)}"
     # Several ranges, a malformed one, or a stale If-Range: the whole file.
     for headers in (
         {"range": "bytes=0-1,5-6"},

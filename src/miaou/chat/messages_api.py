@@ -22,22 +22,11 @@ from miaou.chat.message_models import (
 )
 from miaou.chat.messages import MessageService
 from miaou.chat.reactions import ReactionService
-from miaou.errors import InvalidInput
 from miaou.http.auth import node_of, principal
-from miaou.http.params import AnyRequest, Who, audit_reason, path_id
-from miaou.ids import parse_id
+from miaou.http.params import AnyRequest, Who, audit_reason, path_id, query_id
 
 MESSAGE = "/{channel_id:str}/messages/{message_id:str}"
 REACTION = MESSAGE + "/reactions/{emoji:str}"
-
-
-def _query_id(text: str | None, name: str) -> int | None:
-    if text is None:
-        return None
-    value = parse_id(text)
-    if value is None:
-        raise InvalidInput(f"Invalid {name}.", errors={name: ["is not an id"]})
-    return value
 
 
 def _messages(request: AnyRequest) -> MessageService:
@@ -95,9 +84,9 @@ class MessagesController(Controller):
         return await _messages(request).history(
             who.user_id,
             path_id(channel_id, "channel"),
-            before=_query_id(before, "before"),
-            after=_query_id(after, "after"),
-            around=_query_id(around, "around"),
+            before=query_id(before, "before"),
+            after=query_id(after, "after"),
+            around=query_id(around, "around"),
             limit=limit,
         )
 
@@ -263,7 +252,7 @@ class MessagesController(Controller):
             path_id(channel_id, "channel"),
             path_id(message_id, "message"),
             emoji,
-            after=_query_id(after, "after"),
+            after=query_id(after, "after"),
             limit=limit,
         )
 

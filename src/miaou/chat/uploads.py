@@ -15,20 +15,15 @@ ten files. Anything else is refused.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from miaou.chat.media import MediaInspector, StoredFile
 from miaou.config import MAX_ATTACHMENTS, Settings
 from miaou.errors import InvalidInput, PayloadTooLarge
+from miaou.http.body import Receive, body_chunks, drain
 from miaou.storage.blobs import BlobWriter
-
-# Litestar's receive is typed with its own event types; only "type", "body", "more_body"
-# are read here.
-Receive = Callable[[], Awaitable[Any]]
 
 _FILE_PART = re.compile(r"files\[(\d{1,20})\]")
 PAYLOAD_PART = "payload_json"
@@ -71,7 +66,6 @@ class UploadReader:
         self.max_request = settings.max_upload_request_bytes
         self.max_field = settings.max_body_bytes
         self.held: list[str] = []
-        self.received = 0
 
     async def read(self, receive: Receive, boundary: str, content_length: int | None) -> Upload:
         if content_length is not None and content_length > self.max_request:
@@ -79,7 +73,7 @@ class UploadReader:
         stored: list[tuple[str | None, str, int]] = []  # (client filename, sha256, size)
         upload = Upload()
         part: _Part | None = None
-        stream = self._chunks(receive)
+        stream = body_chunks(receive, self.max_request, self._too_large)
         try:
             with PushMultipartParser(boundary, max_segment_count=MAX_ATTACHMENTS + 4) as parser:
                 async for chunk in stream:
@@ -94,9 +88,7 @@ class UploadReader:
         except (PayloadTooLarge, InvalidInput):
             if part is not None and part.writer is not None:
                 part.writer.abort()
-            # Read the rest (bounded by the request cap) so the client gets our answer
-            # rather than a connection reset in the middle of its upload.
-            await self._drain(stream)
+            await drain(stream)
             raise
         except ParserLimitReached as exc:
             raise _bad_form(str(exc) or "a limit was reached") from None
@@ -145,27 +137,6 @@ class UploadReader:
         sha256 = await writer.finish()
         self.held.append(sha256)
         stored.append((part.filename, sha256, writer.size))
-
-    async def _chunks(self, receive: Receive) -> AsyncIterator[bytes]:
-        while True:
-            message: Any = await receive()
-            if message["type"] == "http.disconnect":
-                raise _bad_form("the client disconnected")
-            body: bytes = message.get("body", b"")
-            if body:
-                self.received += len(body)
-                if self.received > self.max_request:
-                    raise self._too_large()
-                yield body
-            if not message.get("more_body", False):
-                return
-
-    async def _drain(self, stream: AsyncIterator[bytes]) -> None:
-        try:
-            async for _ in stream:
-                pass
-        except (PayloadTooLarge, InvalidInput):
-            pass  # past the request cap, or gone: answer now, the connection will close
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(

@@ -38,6 +38,15 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return who
 
 
+async def optional_user(request: Request[Any, Any, Any]) -> int | None:
+    """The caller's user id when a bearer token is sent (a bad one is still 401), or None
+    for an anonymous caller: routes that public content answers for anyone use this."""
+    if "authorization" not in request.headers:
+        return None
+    who = await provide_principal(request)
+    return who.user_id
+
+
 def client_ip(request: Request[Any, Any, Any]) -> str:
     return str(request.scope["state"].get("client_ip", ""))
 

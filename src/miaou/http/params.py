@@ -8,7 +8,7 @@ from litestar import Request
 from litestar.di import NamedDependency
 
 from miaou.accounts.service import Principal
-from miaou.errors import NotFound
+from miaou.errors import InvalidInput, NotFound
 from miaou.ids import parse_id
 
 AnyRequest = Request[Any, Any, Any]
@@ -20,6 +20,16 @@ def path_id(text: str, what: str) -> int:
     value = parse_id(text)
     if value is None:
         raise NotFound(f"No such {what}.", code=f"unknown_{what}")
+    return value
+
+
+def query_id(text: str | None, name: str) -> int | None:
+    """An optional id from the query string; junk there is a 400 naming the parameter."""
+    if text is None:
+        return None
+    value = parse_id(text)
+    if value is None:
+        raise InvalidInput(f"Invalid {name}.", errors={name: ["is not an id"]})
     return value
 
 

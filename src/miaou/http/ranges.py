@@ -23,6 +23,7 @@ from litestar.datastructures import ETag
 from litestar.response import File, Stream
 
 from miaou.errors import MiaouError
+from miaou.http.errors import error_response
 
 log = structlog.get_logger("miaou.http")
 
@@ -91,7 +92,11 @@ def file_response(
     if_range = request.headers.get("if-range")
     if if_range is not None and if_range.strip() != f'"{etag}"':
         wanted = None  # the client's copy is of another version: send it all
-    span = byte_range(wanted, stat.st_size) if wanted else None
+    try:
+        span = byte_range(wanted, stat.st_size) if wanted else None
+    except RangeNotSatisfiable as exc:
+        # RFC 9110 15.5.17: say how long the file is, so a player can ask again.
+        return error_response(exc, {"Content-Range": f"bytes */{stat.st_size}"})
     if span is None:
         return File(
             path,

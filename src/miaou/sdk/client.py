@@ -31,6 +31,7 @@ from miaou.sdk.models import (
     Session,
     User,
 )
+from miaou.sdk.tracks import TrackCalls
 
 T = TypeVar("T")
 USER_AGENT = "miaou-sdk/0.1"
@@ -40,7 +41,7 @@ FileContent: TypeAlias = bytes | str | os.PathLike[str] | IO[bytes]
 FileSpec: TypeAlias = tuple[str, FileContent] | tuple[str, FileContent, str]
 
 
-class Client(ChatCalls):
+class Client(ChatCalls, TrackCalls):
     def __init__(
         self,
         base_url: str,

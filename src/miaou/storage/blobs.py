@@ -71,10 +71,11 @@ class BlobStore:
             raise ValueError("not a sha256 hex digest")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def writer(self, limit: int) -> BlobWriter:
-        """A new upload of at most ``limit`` bytes (413 ``payload_too_large`` past it)."""
+    def writer(self, limit: int, *, part: str = "files") -> BlobWriter:
+        """A new upload of at most ``limit`` bytes (413 ``payload_too_large`` past it,
+        naming the form ``part`` it came in)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
-        return BlobWriter(self, limit)
+        return BlobWriter(self, limit, part)
 
     async def put_file(self, source: Path) -> str:
         """Move a finished file (on the media filesystem, e.g. under ``tmp``) into the
@@ -166,9 +167,10 @@ class BlobStore:
 class BlobWriter:
     """One upload in progress: bytes are buffered, then hashed and written off the loop."""
 
-    def __init__(self, store: BlobStore, limit: int) -> None:
+    def __init__(self, store: BlobStore, limit: int, part: str = "files") -> None:
         self.store = store
         self.limit = limit
+        self.part = part
         self.size = 0
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
@@ -181,9 +183,9 @@ class BlobWriter:
         if self.size + len(data) > self.limit:
             self.abort()
             raise PayloadTooLarge(
-                f"An attachment may be at most {self.limit} bytes.",
+                f"A file may be at most {self.limit} bytes.",
                 code="payload_too_large",
-                errors={"files": [f"must be at most {self.limit} bytes each"]},
+                errors={self.part: [f"must be at most {self.limit} bytes each"]},
             )
         self.size += len(data)
         self._buffer += data

@@ -1,0 +1,1 @@
+"""The audio wing: tracks, their processing into playable renditions, and playback."""

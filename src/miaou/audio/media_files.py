@@ -1,0 +1,205 @@
+"""A track's media files: which names are served, how they are looked up and answered.
+
+Processing stores every file of one version of a track as a ``track_files`` row naming a
+blob: ``master.m3u8``, ``<variant>/index.m3u8``, ``<variant>/init.mp4``,
+``<variant>/seg_NNNNN.m4s``, ``progressive.m4a``, ``waveform.json`` and ``waveform.dat``.
+Content types come from the name, not the row, so nothing but audio, playlists and
+waveforms ever leaves these routes whatever a row says.
+
+Answers are the blob itself (single byte ranges, ETag = the sha256, through
+:mod:`miaou.http.ranges`), or, when ``media_accel_redirect`` is set, an empty answer with
+the same headers and ``X-Accel-Redirect`` naming the blob, so that nginx sends the bytes
+(ranges included) without a Python process copying them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+from litestar import Response
+from sqlalchemy import and_, bindparam, or_, select
+
+from miaou.audio.tables import track_files, tracks
+from miaou.audio.track_store import unknown_track
+from miaou.errors import NotFound
+from miaou.http.params import AnyRequest
+from miaou.http.ranges import stored_file
+
+if TYPE_CHECKING:
+    from miaou.app import Node
+    from miaou.db.engine import Database
+
+MASTER = "master.m3u8"
+PROGRESSIVE = "progressive.m4a"
+WAVEFORM_JSON = "waveform.json"
+WAVEFORM_DAT = "waveform.dat"
+NAME_MAX = 128  # track_files.name
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# What the HLS routes serve: playlists, fMP4 init and segments, and TS/ADTS segments
+# should processing ever make them.
+HLS_TYPES = {
+    ".m3u8": PLAYLIST_TYPE,
+    ".mp4": "audio/mp4",
+    ".m4s": "audio/mp4",
+    ".ts": "video/mp2t",
+    ".aac": "audio/aac",
+}
+TYPES = {
+    **HLS_TYPES,
+    ".m4a": "audio/mp4",
+    ".json": "application/json",
+    ".dat": "application/octet-stream",
+}
+# Audio bytes of one version: never change under a URL that names the version. Playlists
+# and waveforms get short lifetimes instead, which bounds how long a track made private
+# stays discoverable through a shared cache.
+MEDIA_SUFFIXES = (".mp4", ".m4s", ".ts", ".aac", ".m4a")
+SHORT_SECONDS = 300
+YEAR_SECONDS = 31_536_000
+SANDBOX = "default-src 'none'; sandbox"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def unknown_file() -> NotFound:
+    return NotFound("The track has no such media file.", code="unknown_media_file")
+
+
+def hls_name(raw: str) -> str:
+    """The file name of an HLS route's ``{name:path}`` (which starts with ``/``); anything
+    but a playlist or segment name is 404."""
+    name = raw.lstrip("/")
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    if not name or len(name) > NAME_MAX or suffix not in HLS_TYPES or "//" in name:
+        raise unknown_file()
+    return name
+
+
+def download_name(name: str) -> str:
+    """The file name a browser would save ``name`` as: its last part, in safe characters
+    (it goes into a header)."""
+    return _UNSAFE.sub("_", name.rpartition("/")[2]) or "media"
+
+
+def content_type(name: str) -> str:
+    return TYPES.get(name[name.rfind(".") :], "application/octet-stream")
+
+
+def is_media(name: str) -> bool:
+    return name.endswith(MEDIA_SUFFIXES)
+
+
+def cache_control(name: str, *, pinned: bool, seconds_left: int | None) -> str:
+    """``seconds_left`` is a signed URL's remaining life (None: a public URL); ``pinned``
+    says whether the URL names the version (only then are its bytes immutable)."""
+    media = is_media(name)
+    if seconds_left is not None:
+        return f"private, max-age={max(0, seconds_left)}" + (", immutable" if media else "")
+    if pinned and media:
+        return f"public, max-age={YEAR_SECONDS}, immutable"
+    return f"public, max-age={SHORT_SECONDS}"
+
+
+# -- lookups (built once: miaou.db.keyed says why) --------------------------------------------
+def _public_file(version: Any) -> Any:
+    """The sha256 of a file of a public, released, ready track, outer-joined so that a
+    row with a NULL hash means "the track is there, the file is not"."""
+    on = and_(
+        track_files.c.track_id == tracks.c.id,
+        track_files.c.version == version,
+        track_files.c.name == bindparam("name"),
+    )
+    return (
+        select(track_files.c.sha256)
+        .select_from(tracks.outerjoin(track_files, on))
+        .where(
+            tracks.c.id == bindparam("track_id"),
+            tracks.c.visibility == "public",
+            tracks.c.state == "ready",
+            or_(tracks.c.release_at.is_(None), tracks.c.release_at <= bindparam("now")),
+        )
+    )
+
+
+_CURRENT = _public_file(tracks.c.version)
+_PINNED = _public_file(bindparam("version"))
+_SIGNED = select(track_files.c.sha256).where(
+    track_files.c.track_id == bindparam("track_id"),
+    track_files.c.version == bindparam("version"),
+    track_files.c.name == bindparam("name"),
+)
+
+
+async def public_file(
+    db: Database, track_id: int, name: str, now_ms: int, version: int | None = None
+) -> str:
+    """The blob of ``name`` of a public released track: of its current version, or of
+    ``version``. Raises 404 ``unknown_track`` / ``unknown_media_file``."""
+    params: dict[str, Any] = {"track_id": track_id, "name": name, "now": now_ms}
+    statement = _CURRENT
+    if version is not None:
+        statement, params["version"] = _PINNED, version
+    async with db.read() as conn:
+        row = (await conn.execute(statement, params)).first()
+    if row is None:
+        raise unknown_track()
+    if row.sha256 is None:
+        raise unknown_file()
+    return str(row.sha256)
+
+
+async def granted_file(db: Database, track_id: int, version: int, name: str) -> str:
+    """The blob of ``name`` of a version a signed token grants (whatever the track's
+    visibility now: the token was issued to someone allowed)."""
+    async with db.read() as conn:
+        sha256 = (
+            await conn.execute(_SIGNED, {"track_id": track_id, "version": version, "name": name})
+        ).scalar_one_or_none()
+    if sha256 is None:
+        raise unknown_file()
+    return str(sha256)
+
+
+# -- answers --------------------------------------------------------------------------------
+def accel_prefix(node: Node) -> str:
+    """The nginx ``internal`` location mapped to the media directory, or "" (we serve)."""
+    return node.settings.media_accel_redirect  # validated: "" or "/.../"
+
+
+def media_response(
+    request: AnyRequest,
+    node: Node,
+    sha256: str,
+    name: str,
+    filename: str,
+    cache: str,
+    *,
+    disposition: Literal["inline", "attachment"] = "inline",
+    media_type: str | None = None,
+) -> Response[Any]:
+    """The blob ``sha256`` as the file ``name`` (whose suffix gives the content type unless
+    ``media_type`` does), with byte ranges, or handed to nginx in X-Accel-Redirect mode."""
+    media_type = media_type or content_type(name)
+    prefix = accel_prefix(node)
+    if not prefix:
+        path = node.blobs.path(sha256)
+        return stored_file(
+            request,
+            path,
+            media_type=media_type,
+            filename=filename,
+            disposition=disposition,
+            etag=sha256,  # content-addressed: the strongest validator there is
+            cache_control=cache,
+            missing=unknown_file(),
+        )
+    node.blobs.path(sha256)  # raises on anything but a sha256: never a path of our making
+    headers = {
+        "X-Accel-Redirect": f"{prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}",
+        "Cache-Control": cache,
+        "ETag": f'"{sha256}"',
+        "Content-Disposition": f'{disposition}; filename="{filename}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": SANDBOX,
+    }
+    return Response(content=b"", media_type=media_type, headers=headers)
