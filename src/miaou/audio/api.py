@@ -207,7 +207,7 @@ class TracksController(Controller):
         summary="Who my private track is shared with (user ids)",
     )
     async def shares(self, request: AnyRequest, who: Who, track_id: FromPath[str]) -> list[str]:
-        return await _tracks(request).shares(who.user_id, path_id(track_id, "track"))
+        return await _tracks(request).shares.user_ids(who.user_id, path_id(track_id, "track"))
 
     @put(
         "/{track_id:str}/shares/{user_id:str}",
@@ -218,7 +218,7 @@ class TracksController(Controller):
     async def share(
         self, request: AnyRequest, who: Who, track_id: FromPath[str], user_id: FromPath[str]
     ) -> None:
-        await _tracks(request).share(
+        await _tracks(request).shares.add(
             who.user_id, path_id(track_id, "track"), path_id(user_id, "user")
         )
 
@@ -231,7 +231,7 @@ class TracksController(Controller):
     async def unshare(
         self, request: AnyRequest, who: Who, track_id: FromPath[str], user_id: FromPath[str]
     ) -> None:
-        await _tracks(request).unshare(
+        await _tracks(request).shares.remove(
             who.user_id, path_id(track_id, "track"), path_id(user_id, "user")
         )
 

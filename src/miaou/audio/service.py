@@ -32,14 +32,14 @@ from miaou.audio.models import (
     TrackCreate,
     TrackUpdate,
 )
-from miaou.audio.tables import track_files, track_shares, tracks
+from miaou.audio.shares import TrackShares
+from miaou.audio.tables import track_files, tracks
 from miaou.audio.track_store import COVER_SIZES, owned_track, track_view
 from miaou.audio.upload import StoredUpload, TrackUpload
 from miaou.audio.work import Inspected, inspect_upload, make_covers
 from miaou.config import Settings
 from miaou.db.engine import Database
-from miaou.db.metadata import users
-from miaou.errors import Conflict, InvalidInput, NotFound
+from miaou.errors import Conflict, InvalidInput
 from miaou.jobs.processes import ProcessPool
 from miaou.jobs.queue import FAILED, JobQueue
 from miaou.jobs.tables import jobs as jobs_table
@@ -47,7 +47,6 @@ from miaou.storage.blobs import BlobStore
 
 log = structlog.get_logger("miaou.audio")
 PROCESS_KIND = "audio.process"
-SHARES_MAX = 100
 # Hands out media URLs for a track row: set by the playback module at assembly.
 MediaUrlMaker = Callable[[Row[Any]], Awaitable[MediaUrls]]
 
@@ -95,6 +94,7 @@ class TrackService:
         self.settings = settings
         self.clock: Callable[[], int] = ids.now_ms
         self.media_urls: MediaUrlMaker | None = None
+        self.shares = TrackShares(db, lambda: self.clock())
         # MP3 downloads are made one at a time (downloads.py).
         self.mp3_turn = asyncio.Lock()
 
@@ -334,43 +334,3 @@ class TrackService:
                 .values(state="failed", error=error, updated_at=self.clock())
             )
         return int(result.rowcount or 0)
-
-    # -- sharing (private tracks) ---------------------------------------------------------
-    async def share(self, owner_id: int, track_id: int, user_id: int) -> None:
-        async with self.db.write() as conn:
-            await owned_track(conn, track_id, owner_id)
-            user = await conn.execute(select(users.c.id).where(users.c.id == user_id))
-            if user.first() is None:
-                raise NotFound("No such user.", code="unknown_user")
-            count = await conn.execute(
-                select(track_shares.c.user_id).where(track_shares.c.track_id == track_id)
-            )
-            shared = set(count.scalars())
-            if user_id in shared:
-                return
-            if len(shared) >= SHARES_MAX:
-                raise _field("user_id", f"a track is shared with at most {SHARES_MAX} people")
-            await conn.execute(
-                insert(track_shares).values(
-                    track_id=track_id, user_id=user_id, created_at=self.clock()
-                )
-            )
-
-    async def unshare(self, owner_id: int, track_id: int, user_id: int) -> None:
-        async with self.db.write() as conn:
-            await owned_track(conn, track_id, owner_id)
-            await conn.execute(
-                delete(track_shares).where(
-                    track_shares.c.track_id == track_id, track_shares.c.user_id == user_id
-                )
-            )
-
-    async def shares(self, owner_id: int, track_id: int) -> list[str]:
-        async with self.db.read() as conn:
-            await owned_track(conn, track_id, owner_id)
-            rows = await conn.execute(
-                select(track_shares.c.user_id)
-                .where(track_shares.c.track_id == track_id)
-                .order_by(track_shares.c.user_id)
-            )
-            return [str(user_id) for user_id in rows.scalars()]
