@@ -64,6 +64,7 @@ from miaou.jobs.runner import JobRunner
 from miaou.observability import Metrics, ObservabilityMiddleware, sqlalchemy_pool_stats
 from miaou.storage.blobs import BlobStore
 from miaou.types import ASGIApp
+from miaou.web import routes as web_routes
 
 SWEEP_SECONDS = 60
 GC_EVERY_SWEEPS = 60
@@ -171,6 +172,7 @@ class Node:
                 *downloads.routes,
                 *playback.routes,
                 *plays.routes,
+                *web_routes.routes,
             ],
             exception_handlers=exception_handlers,
             middleware=[rate_limit_middleware],  # type: ignore[list-item]

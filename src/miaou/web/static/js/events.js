@@ -1,0 +1,237 @@
+// Gateway dispatches applied to the store (docs/gateway.md, "Dispatched events").
+
+import { ackSoon, forgetHistories, loadGuild, loadMembers, reactionKey } from './actions.js';
+import { maxId, compareIds } from './ids.js';
+import { store } from './store.js';
+
+const TYPING_MS = 10000;
+
+/** READY: the whole state afresh (a new session, or after INVALID_SESSION). */
+export function applyReady(d) {
+  const route = store.route;
+  store.reset();
+  store.route = route;
+  store.me = d.user;
+  store.rememberUser(d.user);
+  for (const guild of d.guilds ?? []) store.addGuild(guild);
+  for (const state of d.read_states ?? []) store.setReadState(state);
+  store.presence.set(d.user.id, 'online');
+  store.ready = true;
+  store.connection = 'connected';
+  store.emit('session');
+  store.emit('guilds');
+}
+
+/** RESUMED: every stream the client listed was replayed. A stream it did not list (a guild
+ *  joined just before the drop, of which no event had arrived) may have missed events, so
+ *  what is shown of it is read again over REST. */
+export function applyResumed({ positions }) {
+  for (const stream of Object.keys(positions ?? {})) {
+    const [kind, id] = stream.split(':');
+    if (kind !== 'guild' || !store.guilds.has(id)) continue;
+    const channels = [...store.channels.values()].filter((c) => c.guild_id === id);
+    forgetHistories(channels.map((c) => c.id));
+    loadGuild(id).catch(() => {});
+    if (store.members.has(id)) loadMembers(id).catch(() => {});
+  }
+}
+
+function viewing(channelId) {
+  return (
+    store.route.name === 'channel' &&
+    store.route.params.channelId === channelId &&
+    document.visibilityState === 'visible'
+  );
+}
+
+function seenOnline(userId, guildId) {
+  // No presence snapshot reaches the client (docs/web.md): someone acting live is online.
+  if (store.presence.has(userId)) return;
+  store.presence.set(userId, 'online');
+  if (guildId) store.emit('members', { guildId });
+}
+
+const handlers = {
+  GUILD_CREATE(d) {
+    store.addGuild(d);
+    store.emit('guilds');
+    store.emit('channels', { guildId: d.id });
+  },
+  GUILD_JOIN(d) {
+    if (!store.guilds.has(d.id)) loadGuild(d.id).catch(() => {});
+  },
+  GUILD_UPDATE(d) {
+    const known = store.guilds.get(d.id);
+    if (!known) return;
+    store.guilds.set(d.id, { ...known, ...d, member: known.member });
+    store.emit('guilds');
+    store.emit('channels', { guildId: d.id });
+  },
+  GUILD_DELETE(d) {
+    store.removeGuild(d.id);
+    store.emit('guilds');
+  },
+  GUILD_ROLE_CREATE: roleChanged,
+  GUILD_ROLE_UPDATE: roleChanged,
+  GUILD_ROLE_DELETE(d) {
+    const guild = store.guilds.get(d.guild_id);
+    if (!guild) return;
+    guild.roles = (guild.roles ?? []).filter((r) => r.id !== d.role_id);
+    store.emit('channels', { guildId: d.guild_id });
+  },
+  CHANNEL_CREATE: channelChanged,
+  CHANNEL_UPDATE: channelChanged,
+  CHANNEL_DELETE(d) {
+    store.channels.delete(d.id);
+    store.histories.delete(d.id);
+    if (d.guild_id) store.emit('channels', { guildId: d.guild_id });
+  },
+  GUILD_MEMBER_ADD(d) {
+    memberChanged(d);
+    const guild = store.guilds.get(d.guild_id);
+    if (guild) guild.member_count = (guild.member_count ?? 0) + 1;
+    seenOnline(d.user.id, d.guild_id);
+    store.emit('members', { guildId: d.guild_id });
+  },
+  GUILD_MEMBER_UPDATE(d) {
+    memberChanged(d);
+    store.emit('members', { guildId: d.guild_id });
+  },
+  GUILD_MEMBER_REMOVE: memberGone,
+  GUILD_BAN_ADD: memberGone,
+  PRESENCE_UPDATE(d) {
+    store.presence.set(d.user.id, d.status);
+    if (d.guild_id) store.emit('members', { guildId: d.guild_id });
+  },
+  TYPING_START(d) {
+    if (d.user_id === store.me?.id) return;
+    let typing = store.typing.get(d.channel_id);
+    if (!typing) store.typing.set(d.channel_id, (typing = new Map()));
+    typing.set(d.user_id, Date.now() + TYPING_MS);
+    seenOnline(d.user_id, d.guild_id);
+    store.emit('typing', { channelId: d.channel_id });
+    setTimeout(() => store.emit('typing', { channelId: d.channel_id }), TYPING_MS + 50);
+  },
+  MESSAGE_CREATE(d) {
+    store.rememberUser(d.author);
+    for (const user of d.mentions ?? []) store.rememberUser(user);
+    const history = store.histories.get(d.channel_id);
+    if (history) history.upsert(d);
+    const channel = store.channels.get(d.channel_id);
+    if (channel) channel.last_message_id = maxId(channel.last_message_id, d.id);
+    if (store.typing.get(d.channel_id)?.delete(d.author.id)) {
+      store.emit('typing', { channelId: d.channel_id });
+    }
+    seenOnline(d.author.id, d.guild_id);
+    const state = store.readState(d.channel_id);
+    if (d.author.id === store.me?.id) {
+      state.last_read_id = maxId(state.last_read_id, d.id);
+    } else if (viewing(d.channel_id)) {
+      ackSoon(d.channel_id);
+    } else if (compareIds(d.id, state.last_read_id ?? '0') > 0) {
+      state.unread_count += 1;
+      if (store.mentionsMe(d)) state.mention_count += 1;
+    }
+    store.emit('messages', { channelId: d.channel_id, kind: 'create', id: d.id });
+    store.emit('read', { channelId: d.channel_id });
+  },
+  MESSAGE_UPDATE(d) {
+    store.rememberUser(d.author);
+    if (store.histories.get(d.channel_id)?.byId.has(d.id)) {
+      store.history(d.channel_id).upsert(d);
+      store.emit('messages', { channelId: d.channel_id, kind: 'update', id: d.id });
+    }
+  },
+  MESSAGE_DELETE(d) {
+    if (store.histories.get(d.channel_id)?.remove(d.id)) {
+      store.emit('messages', { channelId: d.channel_id, kind: 'delete', id: d.id });
+    }
+  },
+  MESSAGE_DELETE_BULK(d) {
+    const history = store.histories.get(d.channel_id);
+    if (!history) return;
+    for (const id of d.ids ?? []) history.remove(id);
+    store.emit('messages', { channelId: d.channel_id, kind: 'delete' });
+  },
+  MESSAGE_REACTION_ADD(d) {
+    reacted(d, (reactions, key, mine) => {
+      const found = reactions.find((r) => reactionKey(r.emoji) === key);
+      if (!found) return [...reactions, { emoji: d.emoji, count: 1, me: mine }];
+      return reactions.map((r) => (r === found ? { ...r, count: r.count + 1, me: r.me || mine } : r));
+    });
+  },
+  MESSAGE_REACTION_REMOVE(d) {
+    reacted(d, (reactions, key, mine) =>
+      reactions
+        .map((r) =>
+          reactionKey(r.emoji) === key ? { ...r, count: r.count - 1, me: mine ? false : r.me } : r,
+        )
+        .filter((r) => r.count > 0),
+    );
+  },
+  MESSAGE_REACTION_REMOVE_ALL(d) {
+    reacted(d, () => []);
+  },
+  MESSAGE_REACTION_REMOVE_EMOJI(d) {
+    reacted(d, (reactions, key) => reactions.filter((r) => reactionKey(r.emoji) !== key));
+  },
+  MESSAGE_ACK(d) {
+    const state = store.readState(d.channel_id);
+    state.last_read_id = maxId(state.last_read_id, d.message_id);
+    const last = store.channels.get(d.channel_id)?.last_message_id ?? '0';
+    if (compareIds(d.message_id, last) >= 0) {
+      state.unread_count = 0;
+      state.mention_count = 0;
+    }
+    store.emit('read', { channelId: d.channel_id });
+  },
+};
+
+function roleChanged(d) {
+  const guild = store.guilds.get(d.guild_id);
+  if (!guild) return;
+  guild.roles = [...(guild.roles ?? []).filter((r) => r.id !== d.role.id), d.role];
+  store.emit('channels', { guildId: d.guild_id });
+}
+
+function channelChanged(d) {
+  if (!d.guild_id) return; // DMs come later
+  store.channels.set(d.id, { ...store.channels.get(d.id), ...d });
+  store.emit('channels', { guildId: d.guild_id });
+}
+
+function memberChanged(d) {
+  const { guild_id: guildId, ...member } = d;
+  store.rememberUser(member.user);
+  store.members.get(guildId)?.set(member.user.id, member);
+  const guild = store.guilds.get(guildId);
+  if (guild && member.user.id === store.me?.id) guild.member = member;
+}
+
+function memberGone(d) {
+  const guildId = d.guild_id;
+  if (d.user.id === store.me?.id) {
+    store.removeGuild(guildId);
+    store.emit('guilds');
+    return;
+  }
+  if (store.members.get(guildId)?.delete(d.user.id)) {
+    const guild = store.guilds.get(guildId);
+    if (guild) guild.member_count = Math.max(0, (guild.member_count ?? 1) - 1);
+  }
+  store.emit('members', { guildId });
+}
+
+function reacted(d, change) {
+  const history = store.histories.get(d.channel_id);
+  if (!history?.byId.has(d.message_id)) return;
+  const key = reactionKey(d.emoji);
+  const mine = d.user_id === store.me?.id;
+  history.update(d.message_id, (m) => ({ reactions: change(m.reactions ?? [], key, mine) }));
+  store.emit('messages', { channelId: d.channel_id, kind: 'update', id: d.message_id });
+}
+
+export function applyDispatch({ t, d }) {
+  const handler = handlers[t];
+  if (handler && d) handler(d);
+}

@@ -1,0 +1,20 @@
+// Snowflake ids travel as decimal strings (past 2^53 a JS number loses digits).
+
+/** Order two ids numerically without converting them: shorter is smaller, then by digits. */
+export function compareIds(a, b) {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function maxId(a, b) {
+  if (a == null) return b;
+  if (b == null) return a;
+  return compareIds(a, b) >= 0 ? a : b;
+}
+
+/** A send's nonce: at most 25 characters, unique enough per author for 5 minutes. */
+export function newNonce() {
+  const bytes = new Uint8Array(9);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
