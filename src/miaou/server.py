@@ -44,6 +44,7 @@ def bind_socket(
 
 
 GRACEFUL_STOP_S = 20
+KEEP_ALIVE_S = 20
 
 
 def uvicorn_config(node: Node) -> uvicorn.Config:
@@ -62,6 +63,9 @@ def uvicorn_config(node: Node) -> uvicorn.Config:
         # and a close frame), then cancels what is left: a stuck peer cannot hold a
         # stopping process (and with --workers, its share of the port) for ever.
         timeout_graceful_shutdown=GRACEFUL_STOP_S,
+        # An HLS player asks for the next ~6 s segment every ~6 s: uvicorn's default 5 s
+        # keep-alive would make every one of those requests a new connection.
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

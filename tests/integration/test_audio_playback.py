@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 from sqlalchemy import select, update
 
 from miaou import ids
-from miaou.audio import playback, plays
+from miaou.audio import media_files, playback, plays
 from miaou.audio.models import media_token
 from miaou.audio.tables import track_files, track_play_days, track_shares, tracks
 from miaou.config import Settings
@@ -182,6 +183,25 @@ async def test_a_new_version_does_not_mix_into_pinned_urls(node, make_client, ht
     assert (await http.get(urljoin(new.hls, segment))).content.startswith(b"seg0-v2")
     current = await http.get(f"/api/v1/tracks/{track}/hls/{segment}")
     assert current.content.startswith(b"seg0-v2")
+
+
+async def test_pinned_lookups_are_cached_a_few_seconds(
+    node, make_client, http, monkeypatch
+) -> None:
+    """A listener's next segment costs no query; a track made private stops being served
+    by its pinned public URLs once the cached answer is older than LOOKUP_TTL_S."""
+    _, owner = await user(make_client, "artist")
+    track = await make_track(node, owner)
+    urls = await playback.media_urls(node.node, await track_row(node, track))
+    segment = urljoin(urls.hls, "aac_128/seg_00000.m4s")
+    assert (await http.get(segment)).status_code == 200
+    async with node.node.db.write() as conn:
+        await conn.execute(update(tracks).where(tracks.c.id == track).values(visibility="private"))
+    assert (await http.get(segment)).status_code == 200  # the cached answer, still fresh
+    later = time.monotonic() + media_files.LOOKUP_TTL_S + 1
+    monkeypatch.setattr(media_files, "lookup_clock", lambda: later)
+    gone = await http.get(segment)
+    assert (gone.status_code, gone.json()["code"]) == (404, "unknown_track")
 
 
 # -- ranges ---------------------------------------------------------------------------------

@@ -15,7 +15,11 @@ the same headers and ``X-Accel-Redirect`` naming the blob, so that nginx sends t
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
+from weakref import WeakKeyDictionary
 
 from litestar import Response
 from sqlalchemy import and_, bindparam, or_, select
@@ -58,6 +62,10 @@ MEDIA_SUFFIXES = (".mp4", ".m4s", ".ts", ".aac", ".m4a")
 SHORT_SECONDS = 300
 YEAR_SECONDS = 31_536_000
 SANDBOX = "default-src 'none'; sandbox"
+LOOKUP_TTL_S = 5.0
+LOOKUP_CACHE_SIZE = 20_000
+# Seconds, for the lookup cache; tests replace it to move time.
+lookup_clock: Callable[[], float] = time.monotonic
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -130,11 +138,47 @@ _SIGNED = select(track_files.c.sha256).where(
 )
 
 
+class _Found:
+    """Recent answers of the version-pinned lookups, per database: a listener asks for the
+    next segment every few seconds, and a file of a version never changes. An entry lives
+    ``LOOKUP_TTL_S``, so a track made private (or deleted) stops being served by pinned
+    public URLs within that time. Bounded: the oldest entries go first."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> str | None:
+        found = self.entries.get(key)
+        if found is None or found[0] < lookup_clock():
+            return None
+        return found[1]
+
+    def put(self, key: tuple[Any, ...], sha256: str) -> None:
+        self.entries[key] = (lookup_clock() + LOOKUP_TTL_S, sha256)
+        self.entries.move_to_end(key)
+        while len(self.entries) > LOOKUP_CACHE_SIZE:
+            self.entries.popitem(last=False)
+
+
+_found: WeakKeyDictionary[Database, _Found] = WeakKeyDictionary()
+
+
+def _cache(db: Database) -> _Found:
+    cache = _found.get(db)
+    if cache is None:
+        cache = _found[db] = _Found()
+    return cache
+
+
 async def public_file(
     db: Database, track_id: int, name: str, now_ms: int, version: int | None = None
 ) -> str:
     """The blob of ``name`` of a public released track: of its current version, or of
-    ``version``. Raises 404 ``unknown_track`` / ``unknown_media_file``."""
+    ``version`` (answers for a pinned version are cached a few seconds).
+    Raises 404 ``unknown_track`` / ``unknown_media_file``."""
+    key = ("public", track_id, version, name)
+    if version is not None and (cached := _cache(db).get(key)) is not None:
+        return cached
     params: dict[str, Any] = {"track_id": track_id, "name": name, "now": now_ms}
     statement = _CURRENT
     if version is not None:
@@ -145,18 +189,24 @@ async def public_file(
         raise unknown_track()
     if row.sha256 is None:
         raise unknown_file()
+    if version is not None:
+        _cache(db).put(key, str(row.sha256))
     return str(row.sha256)
 
 
 async def granted_file(db: Database, track_id: int, version: int, name: str) -> str:
     """The blob of ``name`` of a version a signed token grants (whatever the track's
-    visibility now: the token was issued to someone allowed)."""
+    visibility now: the token was issued to someone allowed); cached a few seconds."""
+    key = ("granted", track_id, version, name)
+    if (cached := _cache(db).get(key)) is not None:
+        return cached
     async with db.read() as conn:
         sha256 = (
             await conn.execute(_SIGNED, {"track_id": track_id, "version": version, "name": name})
         ).scalar_one_or_none()
     if sha256 is None:
         raise unknown_file()
+    _cache(db).put(key, str(sha256))
     return str(sha256)
 
 
