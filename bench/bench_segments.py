@@ -24,8 +24,9 @@ Measured over a window of MIAOU_BENCH_SECONDS (default 30) after a 6 s warm-up: 
 server's CPU time (user + system from /proc; nginx: master and worker), requests and bytes
 served, latency of a segment fetch, errors. CPU per listener is shown as cores per 1,000
 listeners (CPU-seconds per second per 1,000 listeners). nginx runs twice: with a 75 s
-keep-alive (its usual setting) and with 5 s, uvicorn's default, which the node uses: with a
-segment every 6 s, the node has closed each listener's connection before its next request.
+keep-alive (its usual setting) and with 5 s (uvicorn's default, which the node used before it
+set 20 s): with a segment every 6 s, a 5 s keep-alive closes each listener's connection
+before its next request.
 
     python -m bench segments    # MIAOU_BENCH_LISTENERS=1000,5000  MIAOU_BENCH_SECONDS=30
                                 # MIAOU_BENCH_PYSPY=/tmp/seg.txt: py-spy (raw) of the node
@@ -660,8 +661,8 @@ def report(
     print("req/s, MB/s: answers completed in the window; p50/p99: request sent -> body read; "
           "behind: requests due before the listener's previous answer came (the server "
           "lags); lag p99: the load generator's own delay past a request's due time; "
-          "reconn: connections opened again in the window (the node keeps an idle "
-          "connection 5 s, uvicorn's default, less than the 6 s between segments); "
+          "reconn: connections opened again in the window (a keep-alive shorter than the "
+          "6 s between segments closes them); "
           "sys: the system-time share of the server's CPU; cores/1k: CPU-seconds per second "
           "for 1,000 listeners (us/req x 1000 / 6 s)")  # fmt: skip
     print("Not measured here: with media_accel_redirect = \"/_media/\" (an nginx internal "

@@ -23,6 +23,7 @@ from miaou.accounts.passwords import Passwords
 from miaou.accounts.service import AccountService
 from miaou.audio import api as audio_api
 from miaou.audio import downloads, playback, plays, track_store
+from miaou.audio.fast_media import FastSegments
 from miaou.audio.processing import TrackProcessor
 from miaou.audio.service import PROCESS_KIND, TrackService
 from miaou.bus import Bus, MemoryBus, RedisBus
@@ -138,7 +139,9 @@ class Node:
         self.messages.sends.on_batch = self.metrics.observe_send_batch
         self.metrics.gateway.source = self.gateway.stats
         self.litestar = self._build_litestar()
-        self.asgi: ASGIApp = ObservabilityMiddleware(self.litestar, metrics=self.metrics)
+        self.asgi: ASGIApp = FastSegments(
+            ObservabilityMiddleware(self.litestar, metrics=self.metrics), self
+        )
 
     def _build_litestar(self) -> Litestar:
         openapi = OpenAPIConfig(

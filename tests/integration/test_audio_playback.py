@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select, update
 
 from miaou import ids
-from miaou.audio import media_files, playback, plays
+from miaou.audio import fast_media, media_files, playback, plays
 from miaou.audio.models import media_token
 from miaou.audio.tables import track_files, track_play_days, track_shares, tracks
 from miaou.config import Settings
@@ -202,6 +202,41 @@ async def test_pinned_lookups_are_cached_a_few_seconds(
     monkeypatch.setattr(media_files, "lookup_clock", lambda: later)
     gone = await http.get(segment)
     assert (gone.status_code, gone.json()["code"]) == (404, "unknown_track")
+
+
+async def test_repeat_segment_requests_take_the_fast_path(
+    node, make_client, http, monkeypatch
+) -> None:
+    """The first request goes through the route (its answer carries the request id of the
+    observability middleware); repeats come from the fast path with the same bytes and
+    headers; a range request or an expired cache entry goes through the route again."""
+    _, owner = await user(make_client, "artist")
+    track = await make_track(node, owner)
+    urls = await playback.media_urls(node.node, await track_row(node, track))
+    segment = urljoin(urls.hls, "aac_128/seg_00001.m4s")
+    first = await http.get(segment)
+    again = await http.get(segment)
+    assert "x-request-id" in first.headers and "x-request-id" not in again.headers
+    assert again.content == first.content == version_files(1)["aac_128/seg_00001.m4s"]
+    for header in (
+        "content-type",
+        "content-length",
+        "etag",
+        "cache-control",
+        "content-disposition",
+        "x-content-type-options",
+        "content-security-policy",
+    ):
+        assert again.headers[header] == first.headers[header], header  # fmt: skip
+    metrics = (await http.get("/metrics")).text
+    assert f'route="{fast_media.ROUTE}",status="200"' in metrics
+    ranged = await http.get(segment, headers={"range": "bytes=0-3"})
+    assert ranged.status_code == 206 and "x-request-id" in ranged.headers
+    playlist = await http.get(urljoin(urls.hls, "aac_128/index.m3u8"))
+    assert "x-request-id" in (await http.get(playlist.url)).headers  # playlists: the route
+    later = time.monotonic() + media_files.LOOKUP_TTL_S + 1
+    monkeypatch.setattr(media_files, "lookup_clock", lambda: later)
+    assert "x-request-id" in (await http.get(segment)).headers
 
 
 # -- ranges ---------------------------------------------------------------------------------

@@ -64,6 +64,8 @@ YEAR_SECONDS = 31_536_000
 SANDBOX = "default-src 'none'; sandbox"
 LOOKUP_TTL_S = 5.0
 LOOKUP_CACHE_SIZE = 20_000
+# Segments up to this size may be answered by the fast path (fast_media.py).
+FAST_MAX_BYTES = 1_048_576
 # Seconds, for the lookup cache; tests replace it to move time.
 lookup_clock: Callable[[], float] = time.monotonic
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -168,6 +170,11 @@ def _cache(db: Database) -> _Found:
     if cache is None:
         cache = _found[db] = _Found()
     return cache
+
+
+def cached_public(db: Database, track_id: int, version: int, name: str) -> str | None:
+    """The blob of a pinned public file if a recent lookup found it (``fast_media``)."""
+    return _cache(db).get(("public", track_id, version, name))
 
 
 async def public_file(
