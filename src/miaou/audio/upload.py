@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from miaou.errors import InvalidInput, PayloadTooLarge
-from miaou.http.body import Receive, body_chunks, drain
-from miaou.storage.blobs import BlobStore, BlobWriter
+from miaou.http.body import FormPart, Receive, body_chunks, drain
+from miaou.storage.blobs import BlobStore
 
 COVER_MAX_BYTES = 10 * 1_048_576
 FILE_PART, COVER_PART, PAYLOAD_PART = "file", "cover", "payload_json"
@@ -43,15 +43,6 @@ class TrackUpload:
     held: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Part:
-    name: str
-    filename: str | None = None
-    writer: BlobWriter | None = None
-    data: bytearray = field(default_factory=bytearray)
-    limit: int = 0
-
-
 class TrackUploadReader:
     def __init__(self, store: BlobStore, *, max_audio: int, max_field: int) -> None:
         self.store = store
@@ -67,7 +58,7 @@ class TrackUploadReader:
         for the caller to discard."""
         if content_length is not None and content_length > self.max_request:
             raise self._too_large()
-        part: _Part | None = None
+        part: FormPart | None = None
         stream = body_chunks(receive, self.max_request, self._too_large)
         try:
             with PushMultipartParser(boundary, max_segment_count=8) as parser:
@@ -98,7 +89,7 @@ class TrackUploadReader:
             )
         return self.upload
 
-    def _start(self, segment: MultipartSegment) -> _Part:
+    def _start(self, segment: MultipartSegment) -> FormPart:
         name = segment.name or ""
         upload = self.upload
         seen = {FILE_PART: upload.audio, COVER_PART: upload.cover, PAYLOAD_PART: upload.payload}
@@ -107,11 +98,13 @@ class TrackUploadReader:
         if seen[name] is not None:
             raise _bad_form(f"{name} given twice", name)
         if name == FILE_PART:
-            return _Part(name, segment.filename, self.store.writer(self.max_audio, part=FILE_PART))
+            return FormPart(
+                name, segment.filename, self.store.writer(self.max_audio, part=FILE_PART)
+            )
         limit = COVER_MAX_BYTES if name == COVER_PART else self.max_field
-        return _Part(name, segment.filename, limit=limit)
+        return FormPart(name, segment.filename, limit=limit)
 
-    async def _feed(self, part: _Part, data: bytes) -> None:
+    async def _feed(self, part: FormPart, data: bytes) -> None:
         if part.writer is not None:
             await part.writer.write(data)
             return
@@ -122,7 +115,7 @@ class TrackUploadReader:
             )
         part.data += data
 
-    async def _end(self, part: _Part) -> None:
+    async def _end(self, part: FormPart) -> None:
         if part.writer is None:
             if part.name == COVER_PART:
                 self.upload.cover = bytes(part.data)

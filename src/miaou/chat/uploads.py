@@ -22,8 +22,7 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 from miaou.chat.media import MediaInspector, StoredFile
 from miaou.config import MAX_ATTACHMENTS, Settings
 from miaou.errors import InvalidInput, PayloadTooLarge
-from miaou.http.body import Receive, body_chunks, drain
-from miaou.storage.blobs import BlobWriter
+from miaou.http.body import FormPart, Receive, body_chunks, drain
 
 _FILE_PART = re.compile(r"files\[(\d{1,20})\]")
 PAYLOAD_PART = "payload_json"
@@ -47,14 +46,6 @@ class Upload:
     files: list[StoredFile] = field(default_factory=list)
 
 
-@dataclass
-class _Part:
-    name: str
-    filename: str | None = None
-    writer: BlobWriter | None = None
-    data: bytearray = field(default_factory=bytearray)
-
-
 class UploadReader:
     """One multipart send being read. ``held`` lists every blob hash it put in the store
     and holds; the caller releases them (``BlobStore.discard``) whatever happens."""
@@ -72,7 +63,7 @@ class UploadReader:
             raise self._too_large()
         stored: list[tuple[str | None, str, int]] = []  # (client filename, sha256, size)
         upload = Upload()
-        part: _Part | None = None
+        part: FormPart | None = None
         stream = body_chunks(receive, self.max_request, self._too_large)
         try:
             with PushMultipartParser(boundary, max_segment_count=MAX_ATTACHMENTS + 4) as parser:
@@ -104,19 +95,19 @@ class UploadReader:
             upload.files.append(described)
         return upload
 
-    def _start(self, segment: MultipartSegment, upload: Upload, files: int) -> _Part:
+    def _start(self, segment: MultipartSegment, upload: Upload, files: int) -> FormPart:
         name = segment.name or ""
         if name == PAYLOAD_PART:
             if upload.payload is not None:
                 raise _bad_form("payload_json given twice", PAYLOAD_PART)
-            return _Part(name)
+            return FormPart(name)
         if not _FILE_PART.fullmatch(name):
             raise _bad_form("is not a known part (payload_json, files[N])", name or "body")
         if files >= MAX_ATTACHMENTS:
             raise too_many_files()
-        return _Part(name, segment.filename, self.store.writer(self.max_file))
+        return FormPart(name, segment.filename, self.store.writer(self.max_file))
 
-    async def _feed(self, part: _Part, data: bytes) -> None:
+    async def _feed(self, part: FormPart, data: bytes) -> None:
         if part.writer is not None:
             await part.writer.write(data)
             return
@@ -128,7 +119,7 @@ class UploadReader:
         part.data += data
 
     async def _end(
-        self, part: _Part, upload: Upload, stored: list[tuple[str | None, str, int]]
+        self, part: FormPart, upload: Upload, stored: list[tuple[str | None, str, int]]
     ) -> None:
         if part.writer is None:
             upload.payload = bytes(part.data)

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from miaou.errors import InvalidInput, PayloadTooLarge
+from miaou.storage.blobs import BlobWriter
 
 # Litestar's receive is typed with its own event types; only "type", "body", "more_body"
 # are read here.
@@ -44,3 +46,15 @@ async def drain(stream: AsyncIterator[bytes]) -> None:
             pass
     except (PayloadTooLarge, InvalidInput):
         pass  # past the cap, or gone: answer now, the connection will close
+
+
+@dataclass
+class FormPart:
+    """One part of a multipart form being read: a file streaming into the blob store
+    (``writer``), or a small field gathered in memory up to ``limit`` bytes."""
+
+    name: str
+    filename: str | None = None
+    writer: BlobWriter | None = None
+    data: bytearray = field(default_factory=bytearray)
+    limit: int = 0
