@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+import structlog.testing
 from sqlalchemy import select, update
 
 from miaou import ids
@@ -237,6 +238,18 @@ async def test_repeat_segment_requests_take_the_fast_path(
     later = time.monotonic() + media_files.LOOKUP_TTL_S + 1
     monkeypatch.setattr(media_files, "lookup_clock", lambda: later)
     assert "x-request-id" in (await http.get(segment)).headers
+
+
+async def test_signed_urls_never_reach_the_log(node, make_client, http) -> None:
+    _, owner = await user(make_client, "artist")
+    track = await make_track(node, owner, visibility="private")
+    urls = await playback.media_urls(node.node, await track_row(node, track))
+    signature = urls.hls.split("/media/")[1].split("/")[0].split(".")[2]
+    with structlog.testing.capture_logs() as logs:
+        assert (await http.get(urls.hls)).status_code == 200
+    [line] = [entry for entry in logs if entry.get("event") == "request"]
+    assert line["path"] == f"/api/v1/tracks/{track}/media/<signed>/hls/master.m3u8"
+    assert signature not in repr(logs)
 
 
 # -- ranges ---------------------------------------------------------------------------------

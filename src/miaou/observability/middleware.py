@@ -35,12 +35,20 @@ DEFAULT_QUIET_PATHS = frozenset({"/metrics", "/healthz"})
 
 # Caps the logged path: it is client-controlled and may be very long.
 _MAX_LOGGED_PATH = 512
+# /api/v1/tracks/{id}/media/{version}.{expires}.{signature}/...: see miaou.audio.playback.
+_SIGNED_MEDIA = re.compile(r"(/media/)[0-9]+\.[0-9]+\.[0-9a-f]+")
 
 
 class _Logger(Protocol):
     def debug(self, event: str, **kw: Any) -> Any: ...
     def info(self, event: str, **kw: Any) -> Any: ...
     def error(self, event: str, **kw: Any) -> Any: ...
+
+
+def logged_path(path: str) -> str:
+    """The path as logged: cut to a bound, capabilities in it masked (a signed media URL
+    grants a private track to whoever holds it, so it must not land in a log)."""
+    return _SIGNED_MEDIA.sub(r"\1<signed>", path[:_MAX_LOGGED_PATH])
 
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -98,7 +106,7 @@ class ObservabilityMiddleware:
         state["request_id"] = request_id
         # Captured now: Litestar rewrites scope["path"] for mounted apps. The ASGI path never
         # includes the query string, which may hold tokens.
-        path = str(scope.get("path", ""))[:_MAX_LOGGED_PATH]
+        path = logged_path(str(scope.get("path", "")))
         method = str(scope.get("method", ""))
         header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
         status: int | None = None
