@@ -29,17 +29,19 @@ async def test_items_wake_in_deadline_order_and_stale_filings_are_skipped() -> N
     calls: list[tuple[str, int]] = []
     wheel = Deadlines()
     late, early, moved = Item("late", calls), Item("early", calls), Item("moved", calls)
-    late.slot = wheel.file(late, now + 3 * SLOT_MS)
-    early.slot = wheel.file(early, now + SLOT_MS)
-    stale = wheel.file(moved, now + 2 * SLOT_MS)
+    # Deadlines two slots apart at least: where ``now`` falls in its slot must not put two
+    # of them in one slot (within a slot, items wake in filing order).
+    late.slot = wheel.file(late, now + 4 * SLOT_MS)
+    early.slot = wheel.file(early, now + 2 * SLOT_MS)
+    stale = wheel.file(moved, now + 3 * SLOT_MS)
     moved.slot = wheel.file(moved, now + 10)  # its deadline moved earlier: filed again
     assert len(wheel) == 4
-    await asyncio.sleep(5 * SLOT_MS / 1000)
+    await asyncio.sleep(6 * SLOT_MS / 1000)
     assert calls == [("moved", moved.slot), ("early", early.slot), ("late", late.slot)]
     assert stale not in [slot for _, slot in calls]
     assert len(wheel) == 0
     woken_at = int(loop.time() * 1000)
-    assert woken_at >= now + 3 * SLOT_MS
+    assert woken_at >= now + 4 * SLOT_MS
 
 
 async def test_an_item_filed_while_slots_fire_is_woken_too() -> None:
