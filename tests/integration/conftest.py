@@ -9,7 +9,6 @@ from chat_fixtures import GuildFixture, Person, create_guild, join, person
 from chat_world import World, build_world
 
 from miaou.bus import Event
-from miaou.db import migrate
 from miaou.db.engine import Database
 
 
@@ -17,7 +16,6 @@ from miaou.db.engine import Database
 async def db(database_url: str) -> AsyncIterator[Database]:
     """A fresh, migrated database of the kind under test, with no node on it."""
     database = Database(database_url)
-    await migrate.upgrade(database)
     yield database
     await database.close()
 

@@ -33,8 +33,8 @@ def user_values(name: str, **extra: object) -> dict[str, object]:
     }
 
 
-async def test_fresh_database_is_not_current_until_migrated(database_url: str) -> None:
-    database = Database(database_url)
+async def test_fresh_database_is_not_current_until_migrated(empty_database_url: str) -> None:
+    database = Database(empty_database_url)
     try:
         assert await migrate.current_revisions(database) == set()
         assert not await migrate.is_current(database)
