@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from miaou import ids
 from miaou.audio import fast_media, media_files, playback, plays
 from miaou.audio.models import media_token
+from miaou.audio.service import Playable
 from miaou.audio.tables import track_files, track_play_days, track_shares, tracks
 from miaou.config import Settings
 from miaou.sdk import Client
@@ -106,6 +107,7 @@ async def make_track(
             tracks.insert().values(
                 id=track_id, owner_id=owner, title="Song", visibility=visibility,
                 secret="unlisted-key", release_at=release_at, version=1, state=state,
+                playable_version=1 if state == "ready" else None,
                 original_sha256="0" * 64, original_size=1, original_filename="song.flac",
                 container="flac", codec="flac", sample_rate=44100, channels=2, lossless=True,
                 duration_ms=DURATION_MS, created_at=now, updated_at=now,
@@ -154,7 +156,7 @@ async def test_public_track_served_unsigned(node, make_client, http) -> None:
     assert stream.content == PROGRESSIVE and stream.headers["accept-ranges"] == "bytes"
 
     # What the API hands out for a public track: unsigned, pinned to the version.
-    urls = await playback.media_urls(node.node, await track_row(node, track))
+    urls = await playback.media_urls(node.node, Playable.of(await track_row(node, track)))
     assert urls.expires_at is None and urls.hls == f"{base}/media/1/hls/master.m3u8"
     pinned = await http.get(urljoin(urls.hls, "aac_128/init.mp4"))
     assert pinned.content == content["aac_128/init.mp4"]
@@ -173,11 +175,13 @@ async def test_public_track_served_unsigned(node, make_client, http) -> None:
 async def test_a_new_version_does_not_mix_into_pinned_urls(node, make_client, http) -> None:
     _, owner = await user(make_client, "artist")
     track = await make_track(node, owner)
-    old = await playback.media_urls(node.node, await track_row(node, track))
+    old = await playback.media_urls(node.node, Playable.of(await track_row(node, track)))
     await put_version(node, track, 2)
     async with node.node.db.write() as conn:
-        await conn.execute(update(tracks).where(tracks.c.id == track).values(version=2))
-    new = await playback.media_urls(node.node, await track_row(node, track))
+        await conn.execute(
+            update(tracks).where(tracks.c.id == track).values(version=2, playable_version=2)
+        )
+    new = await playback.media_urls(node.node, Playable.of(await track_row(node, track)))
     assert new.stream != old.stream
     segment = "aac_128/seg_00000.m4s"
     assert (await http.get(urljoin(old.hls, segment))).content.startswith(b"seg0-v1")
@@ -193,7 +197,7 @@ async def test_pinned_lookups_are_cached_a_few_seconds(
     by its pinned public URLs once the cached answer is older than LOOKUP_TTL_S."""
     _, owner = await user(make_client, "artist")
     track = await make_track(node, owner)
-    urls = await playback.media_urls(node.node, await track_row(node, track))
+    urls = await playback.media_urls(node.node, Playable.of(await track_row(node, track)))
     segment = urljoin(urls.hls, "aac_128/seg_00000.m4s")
     assert (await http.get(segment)).status_code == 200
     async with node.node.db.write() as conn:
@@ -213,7 +217,7 @@ async def test_repeat_segment_requests_take_the_fast_path(
     headers; a range request or an expired cache entry goes through the route again."""
     _, owner = await user(make_client, "artist")
     track = await make_track(node, owner)
-    urls = await playback.media_urls(node.node, await track_row(node, track))
+    urls = await playback.media_urls(node.node, Playable.of(await track_row(node, track)))
     segment = urljoin(urls.hls, "aac_128/seg_00001.m4s")
     first = await http.get(segment)
     again = await http.get(segment)
@@ -243,7 +247,7 @@ async def test_repeat_segment_requests_take_the_fast_path(
 async def test_signed_urls_never_reach_the_log(node, make_client, http) -> None:
     _, owner = await user(make_client, "artist")
     track = await make_track(node, owner, visibility="private")
-    urls = await playback.media_urls(node.node, await track_row(node, track))
+    urls = await playback.media_urls(node.node, Playable.of(await track_row(node, track)))
     signature = urls.hls.split("/media/")[1].split("/")[0].split(".")[2]
     with structlog.testing.capture_logs() as logs:
         assert (await http.get(urls.hls)).status_code == 200
@@ -316,7 +320,7 @@ async def test_signed_urls_reach_private_tracks(node, make_client, http) -> None
     track = await make_track(node, owner, visibility="private")
     content = version_files(1)
     before = ids.now_ms()
-    urls = await playback.media_urls(node.node, await track_row(node, track))
+    urls = await playback.media_urls(node.node, Playable.of(await track_row(node, track)))
     assert urls.expires_at is not None
     assert before + 3_600_000 <= urls.expires_at <= before + 3_600_000 + 301_000
     assert f"/api/v1/tracks/{track}/media/1." in urls.hls
@@ -344,7 +348,7 @@ async def test_signed_urls_reach_private_tracks(node, make_client, http) -> None
 
     # Unlisted and scheduled tracks get signed URLs too (their owner plays them).
     scheduled = await make_track(node, owner, release_at=ids.now_ms() + 60_000)
-    urls = await playback.media_urls(node.node, await track_row(node, scheduled))
+    urls = await playback.media_urls(node.node, Playable.of(await track_row(node, scheduled)))
     assert urls.expires_at is not None
     assert (await http.get(urls.stream)).content == PROGRESSIVE
 

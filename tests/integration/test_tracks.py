@@ -24,6 +24,7 @@ from PIL import Image
 
 from miaou.audio.tables import track_files, tracks
 from miaou.ids import now_ms
+from miaou.jobs.runner import JobRunner
 from miaou.jobs.tables import jobs
 from miaou.sdk import ApiError, Client
 from miaou.server import RunningNode
@@ -191,16 +192,14 @@ async def test_bad_files_are_refused_and_leave_nothing(node, artist, tmp_path, c
     assert list((node.node.blobs.root / "tmp").glob("*")) == []
 
 
-async def artist_on(node: RunningNode, make_client) -> Person:
-    client = make_client(node.url)
+async def artist_on(node: RunningNode, clients) -> Person:
+    client = clients(node.url)
     return Person(client, (await client.register("capped", PASSWORD)).user.id)
 
 
-async def test_over_the_size_cap_is_413_and_leaves_nothing(
-    start_node, make_client, tmp_path
-) -> None:
+async def test_over_the_size_cap_is_413_and_leaves_nothing(start_node, clients, tmp_path) -> None:
     node = await start_node(ratelimit={"enabled": False}, max_track_bytes=100_000)
-    artist = await artist_on(node, make_client)
+    artist = await artist_on(node, clients)
     with pytest.raises(ApiError) as refused:
         await upload(artist.client, encode(tmp_path / "big.wav", "wav", SECONDS))
     assert refused.value.status == 413
@@ -208,9 +207,9 @@ async def test_over_the_size_cap_is_413_and_leaves_nothing(
     assert media_files(node) == []
 
 
-async def test_over_the_duration_cap_is_refused(start_node, make_client, tmp_path) -> None:
+async def test_over_the_duration_cap_is_refused(start_node, clients, tmp_path) -> None:
     node = await start_node(ratelimit={"enabled": False}, max_track_seconds=5)
-    artist = await artist_on(node, make_client)
+    artist = await artist_on(node, clients)
     with pytest.raises(ApiError) as refused:
         await upload(artist.client, encode(tmp_path / "long.flac", "flac", SECONDS))
     assert (refused.value.status, refused.value.code) == (400, "audio_too_long")
@@ -324,6 +323,46 @@ async def test_a_new_version_keeps_the_track_and_replaces_the_audio(node, artist
     assert await count(node, track_files, track_files.c.version == 2) > 0
 
 
+async def processed(node: RunningNode, client: Client, track_id: str) -> dict[str, Any]:
+    """Run the node's pending jobs (its own runner is off) until the track is processed."""
+    runner = JobRunner(node.node.job_runner.queue, node.node.job_runner.handlers, poll_s=0.05)
+    await runner.start()
+    try:
+        return await client.wait_for_track(track_id)
+    finally:
+        await runner.stop()
+
+
+async def test_the_previous_version_plays_while_a_new_one_is_processed(
+    start_node, clients, tmp_path
+) -> None:
+    node = await start_node(ratelimit={"enabled": False}, jobs_in_serve=False)
+    artist = await artist_on(node, clients)
+    listener = clients(node.url)
+    track = await upload(artist.client, encode(tmp_path / "v1.flac", "flac", 2.0))
+    first = await processed(node, artist.client, track["id"])
+    assert first["media_version"] == 1
+    replaced = await artist.client.replace_track_audio(
+        track["id"], encode(tmp_path / "v2.wav", "wav", 7.0), "v2.wav"
+    )
+    assert (replaced["version"], replaced["state"]) == (2, "processing")
+    # Until version 2 is processed, everyone keeps hearing version 1.
+    during = await listener.track(track["id"])
+    assert during["media_version"] == 1 and during["media"] == first["media"]
+    samples, rate = decode((await listener.fetch_media(during["media"]["stream"])).content)
+    assert len(samples) / rate == pytest.approx(2.0, abs=0.2)
+    report = await listener.request(
+        "POST", f"/api/v1/tracks/{track['id']}/plays", json={"listened_seconds": 1.0}
+    )
+    assert report.status_code == 200
+
+    second = await processed(node, artist.client, track["id"])
+    assert second["media_version"] == 2 and second["media"] != first["media"]
+    samples, rate = decode((await listener.fetch_media(second["media"]["stream"])).content)
+    assert len(samples) / rate == pytest.approx(7.0, abs=0.2)
+    assert await count(node, track_files, track_files.c.version == 1) == 0
+
+
 async def test_deleting_a_track_removes_its_rows_and_files(node, artist, tmp_path) -> None:
     track = await upload(artist.client, encode(tmp_path / "gone.flac", "flac", 2.0))
     await artist.client.wait_for_track(track["id"])
@@ -347,10 +386,10 @@ async def test_collecting_garbage_keeps_every_file_a_track_names(node, artist, t
 
 
 async def test_a_job_that_failed_for_good_marks_its_track_failed(
-    start_node, make_client, tmp_path
+    start_node, clients, tmp_path
 ) -> None:
     node = await start_node(ratelimit={"enabled": False}, jobs_in_serve=False)
-    artist = await artist_on(node, make_client)
+    artist = await artist_on(node, clients)
     track = await upload(artist.client, encode(tmp_path / "doomed.flac", "flac", 1.0))
     queue = node.node.jobs
     job = await queue.claim("test", ["audio.process"], 60_000)

@@ -112,7 +112,7 @@ def cache_control(name: str, *, pinned: bool, seconds_left: int | None) -> str:
 
 # -- lookups (built once: miaou.db.keyed says why) --------------------------------------------
 def _public_file(version: Any) -> Any:
-    """The sha256 of a file of a public, released, ready track, outer-joined so that a
+    """The sha256 of a file of a public, released, playable track, outer-joined so that a
     row with a NULL hash means "the track is there, the file is not"."""
     on = and_(
         track_files.c.track_id == tracks.c.id,
@@ -125,13 +125,13 @@ def _public_file(version: Any) -> Any:
         .where(
             tracks.c.id == bindparam("track_id"),
             tracks.c.visibility == "public",
-            tracks.c.state == "ready",
+            tracks.c.playable_version.is_not(None),
             or_(tracks.c.release_at.is_(None), tracks.c.release_at <= bindparam("now")),
         )
     )
 
 
-_CURRENT = _public_file(tracks.c.version)
+_CURRENT = _public_file(tracks.c.playable_version)
 _PINNED = _public_file(bindparam("version"))
 _SIGNED = select(track_files.c.sha256).where(
     track_files.c.track_id == bindparam("track_id"),

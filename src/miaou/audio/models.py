@@ -166,6 +166,9 @@ class Track(msgspec.Struct, kw_only=True):
     release_at: int | None
     downloadable: bool
     version: int
+    # The version ``media`` plays: ``version`` once it is processed; until then the
+    # previous one (null before the first is processed).
+    media_version: int | None
     state: str
     duration_ms: int
     container: str

@@ -134,7 +134,7 @@ _LAST = (
 )
 TRACK = select(
     tracks.c.owner_id, tracks.c.visibility, tracks.c.secret, tracks.c.release_at,
-    tracks.c.state, tracks.c.duration_ms, tracks.c.plays,
+    tracks.c.playable_version, tracks.c.duration_ms, tracks.c.plays,
     _SHARED.label("shared"), _LAST.label("last_counted"),
 ).where(tracks.c.id == bindparam("track_id"))  # fmt: skip
 
@@ -211,7 +211,7 @@ async def report_play(
     secret = report.secret if report.secret is None or report.secret.isascii() else ""
     if row is None or not visible(row, viewer, now, secret):
         raise unknown_track()
-    if row.state != "ready":
+    if row.playable_version is None:
         raise Conflict("The track is not playable yet.", code="track_not_ready")
     if not listened_is_valid(report.listened_seconds, row.duration_ms):
         limit = row.duration_ms // 1000 + int(SLACK_SECONDS)

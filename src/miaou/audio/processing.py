@@ -135,6 +135,7 @@ class TrackProcessor:
                 .values(
                     state="ready",
                     error=None,
+                    playable_version=version,
                     duration_ms=round(result.duration * 1000),
                     loudness_lufs=loudness.integrated_lufs,
                     true_peak_dbtp=loudness.true_peak_dbtp,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -47,8 +48,24 @@ from miaou.storage.blobs import BlobStore
 
 log = structlog.get_logger("miaou.audio")
 PROCESS_KIND = "audio.process"
-# Hands out media URLs for a track row: set by the playback module at assembly.
-MediaUrlMaker = Callable[[Row[Any]], Awaitable[MediaUrls]]
+
+
+@dataclass(frozen=True, slots=True)
+class Playable:
+    """A track as its media URLs see it: ``version`` is the one that plays."""
+
+    id: int
+    version: int
+    visibility: str
+    release_at: int | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Playable:
+        return cls(row.id, row.playable_version, row.visibility, row.release_at)
+
+
+# Hands out media URLs for a playable track: set by the playback module at assembly.
+MediaUrlMaker = Callable[[Playable], Awaitable[MediaUrls]]
 
 
 def subject_of(track_id: int) -> str:
@@ -254,8 +271,8 @@ class TrackService:
         track = track_view(row)
         if row.cover_80 is not None:
             track.cover = {str(size): self.cover_url(row, size) for size in COVER_SIZES}
-        if row.state == "ready" and self.media_urls is not None:
-            track.media = await self.media_urls(row)
+        if row.playable_version is not None and self.media_urls is not None:
+            track.media = await self.media_urls(Playable.of(row))
         if viewer is None or viewer != row.owner_id:
             return track
         if row.visibility == "unlisted":

@@ -58,6 +58,9 @@ tracks = Table(
     Column("release_at", BigInteger, nullable=True),
     Column("downloadable", Boolean, nullable=False, server_default=false()),
     Column("version", Integer, nullable=False, server_default="1"),
+    # The version whose files play (NULL until the first one is processed). While a new
+    # upload is processed, listeners keep hearing the previous version.
+    Column("playable_version", Integer, nullable=True),
     Column("state", String(16), nullable=False),  # processing | ready | failed
     Column("error", Text, nullable=True),
     Column("job_id", BigInteger, nullable=True),

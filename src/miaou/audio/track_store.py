@@ -101,6 +101,7 @@ def track_view(row: Row[Any]) -> Track:
         release_at=row.release_at,
         downloadable=row.downloadable,
         version=row.version,
+        media_version=row.playable_version,
         state=row.state,
         duration_ms=row.duration_ms,
         container=row.container,
