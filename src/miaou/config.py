@@ -86,6 +86,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Audio: one track upload's size and duration caps.
     max_track_bytes: int = 500 * 1_048_576
     max_track_seconds: int = 3 * 3600
+    # What one user may keep: tracks, and bytes of their original uploads (0: no limit).
+    track_quota_count: int = 1000
+    track_quota_bytes: int = 20 * 1_073_741_824
     # How long a signed media URL (private and unlisted tracks) stays valid.
     media_url_seconds: int = 3600
     # A URL prefix that nginx maps to the media directory (``internal``): media answers
@@ -183,6 +186,8 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("resume_window_seconds must be in 60..604800 (one minute to a week)")
     if settings.max_track_bytes < 1024 or not 1 <= settings.max_track_seconds <= 86_400:
         raise ConfigError("max_track_bytes must be >= 1024 and max_track_seconds in 1..86400")
+    if settings.track_quota_count < 0 or settings.track_quota_bytes < 0:
+        raise ConfigError("track_quota_count and track_quota_bytes must be >= 0 (0: no limit)")
     if not 60 <= settings.media_url_seconds <= 604_800:
         raise ConfigError("media_url_seconds must be in 60..604800 (one minute to a week)")
     if settings.media_accel_redirect and not (

@@ -207,6 +207,43 @@ async def test_over_the_size_cap_is_413_and_leaves_nothing(start_node, clients, 
     assert media_files(node) == []
 
 
+async def test_quotas_count_tracks_and_original_bytes(start_node, clients, tmp_path) -> None:
+    one = encode(tmp_path / "one.wav", "wav", 1.0)  # ~176 kB of PCM
+    size = one.stat().st_size
+    node = await start_node(
+        ratelimit={"enabled": False}, jobs_in_serve=False,
+        track_quota_count=2, track_quota_bytes=3 * size,
+    )  # fmt: skip
+    artist = await artist_on(node, clients)
+    other = await person(lambda: clients(node.url), "other")
+    first = await upload(artist.client, one)
+    assert await artist.client.track_usage() == {
+        "tracks": 1, "track_limit": 2, "bytes": size, "byte_limit": 3 * size,
+    }  # fmt: skip
+    # Bytes: a second original that would pass 3 * size is refused, and nothing is kept.
+    big = encode(tmp_path / "big.wav", "wav", 2.5)
+    with pytest.raises(ApiError) as refused:
+        await upload(artist.client, big)
+    assert (refused.value.status, refused.value.code) == (403, "storage_quota_exceeded")
+    assert await count(node, tracks) == 1
+    # A new version is measured by what it adds over the original it replaces.
+    with pytest.raises(ApiError) as refused:
+        await artist.client.replace_track_audio(first["id"], encode(tmp_path / "r.wav", "wav", 4.0))
+    assert refused.value.code == "storage_quota_exceeded"
+    await artist.client.replace_track_audio(first["id"], encode(tmp_path / "s.wav", "wav", 1.5))
+    # Count: the third track is refused before its body is read, whatever its size.
+    await upload(artist.client, encode(tmp_path / "two.flac", "flac", 0.5))
+    with pytest.raises(ApiError) as refused:
+        await upload(artist.client, encode(tmp_path / "three.flac", "flac", 0.5))
+    assert (refused.value.status, refused.value.code) == (403, "track_limit_reached")
+    assert (await artist.client.track_usage())["tracks"] == 2
+    # Quotas are per user; deleting frees room.
+    await upload(other.client, one)
+    await artist.client.delete_track(first["id"])
+    await upload(artist.client, encode(tmp_path / "three.flac", "flac", 0.6))
+    assert (await artist.client.track_usage())["tracks"] == 2
+
+
 async def test_over_the_duration_cap_is_refused(start_node, clients, tmp_path) -> None:
     node = await start_node(ratelimit={"enabled": False}, max_track_seconds=5)
     artist = await artist_on(node, clients)

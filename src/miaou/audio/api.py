@@ -14,6 +14,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from miaou.audio import quota
 from miaou.audio.models import Track, TrackCreate, TrackUpdate
 from miaou.audio.service import TrackService
 from miaou.audio.track_store import COVER_SIZES, LIST_LIMIT_MAX, unknown_track, visible_track
@@ -82,8 +83,11 @@ class TracksController(Controller):
         `audio_too_long`); corrupt or truncated files: 400 `invalid_audio`; anything else
         400 `unsupported_audio`. The answer is the track with `state` `processing`; it
         becomes `ready` (playable) when its job is done: poll it (`processing.progress`).
-        The same audio uploaded twice by one user: 409 `duplicate_track`."""
+        The same audio uploaded twice by one user: 409 `duplicate_track`. Past the
+        uploader's quota (`GET /users/@me/track-usage`): 403 `track_limit_reached` or
+        `storage_quota_exceeded`, before the body is read when already at a limit."""
         node = node_of(request)
+        quota.refuse_if_over(await node.tracks.usage(who.user_id), adding_tracks=1, adding_bytes=1)
         upload = await _read_upload(request)
         try:
             body = _payload(upload.payload)
@@ -236,4 +240,13 @@ class TracksController(Controller):
         )
 
 
-routes = [TracksController]
+class TrackUsageController(Controller):
+    path = "/api/v1/users/@me/track-usage"
+    tags = ["tracks"]
+
+    @get("/", dependencies={"who": principal}, summary="My tracks and storage, and my limits")
+    async def usage(self, request: AnyRequest, who: Who) -> quota.TrackUsage:
+        return await _tracks(request).usage(who.user_id)
+
+
+routes = [TracksController, TrackUsageController]

@@ -20,7 +20,7 @@ from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Row
 
 from miaou import ids
-from miaou.audio import track_store
+from miaou.audio import quota, track_store
 from miaou.audio.models import (
     DESCRIPTION_MAX,
     GENRE_MAX,
@@ -125,6 +125,10 @@ class TrackService:
         )
         return result
 
+    async def usage(self, owner_id: int) -> quota.TrackUsage:
+        async with self.db.read() as conn:
+            return await quota.usage(conn, self.settings, owner_id)
+
     async def create(self, owner_id: int, upload: TrackUpload, body: TrackCreate) -> Track:
         """A new track from an upload the caller has read; the caller discards the upload's
         blobs afterwards unless this returned (then the rows name them)."""
@@ -161,6 +165,8 @@ class TrackService:
         }
         async with self.db.write() as conn:
             await self._refuse_duplicate(owner_id, audio.sha256, conn)
+            held = await quota.hold(conn, self.settings, owner_id)
+            quota.refuse_if_over(held, adding_tracks=1, adding_bytes=audio.size)
             await conn.execute(insert(tracks).values(**row, **self._source(audio, found, now)))
             job_id = await self._enqueue(conn, track_id, 1)
             await conn.execute(update(tracks).where(tracks.c.id == track_id).values(job_id=job_id))
@@ -180,6 +186,10 @@ class TrackService:
         now = self.clock()
         async with self.db.write() as conn:
             current = await owned_track(conn, track_id, owner_id)
+            held = await quota.hold(conn, self.settings, owner_id)
+            # The new original takes the place of the current one.
+            growth = audio.size - current.original_size
+            quota.refuse_if_over(held, adding_tracks=0, adding_bytes=growth)
             version = current.version + 1
             await self.jobs.cancel(subject_of(track_id), conn=conn)
             job_id = await self._enqueue(conn, track_id, version)

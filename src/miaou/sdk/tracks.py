@@ -84,6 +84,11 @@ class TrackCalls:
         result: JSON = response.json()
         return result
 
+    async def track_usage(self) -> JSON:
+        """My tracks and the bytes of their originals, and the node's limits (null: none)."""
+        result: JSON = (await self.request("GET", "/api/v1/users/@me/track-usage")).json()
+        return result
+
     async def delete_track(self, track_id: str) -> None:
         await self.request("DELETE", f"/api/v1/tracks/{track_id}")
 
