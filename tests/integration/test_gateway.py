@@ -194,6 +194,32 @@ async def test_presence_online_then_offline(cast: Any, live: Any) -> None:
     await gw.wait_for("PRESENCE_UPDATE", of_member("offline"), timeout=TIMEOUT)
 
 
+def shown(gw: GatewayClient) -> dict[str, str]:
+    """READY's presences of the session's one guild: user id -> status."""
+    assert gw.ready is not None
+    (guild,) = gw.ready["guilds"]
+    return {p["user"]["id"]: p["status"] for p in guild["presences"]}
+
+
+async def test_ready_lists_who_is_online_in_each_guild(
+    node: RunningNode, cast: Any, live: Any, make_client: Any
+) -> None:
+    owner, member, guild = cast
+    hidden = await person(make_client, "hidden")
+    await join(node, guild, hidden)
+    other = await live(member.client, presence="dnd")
+    await live(hidden.client, presence="invisible")
+    gw = await live(owner.client)
+    assert shown(gw) == {member.id: "dnd"}
+    await other.send_presence("idle")
+    await gw.wait_for("PRESENCE_UPDATE", lambda e: e.d["status"] == "idle", timeout=TIMEOUT)
+    # The owner's first session is online now, and listed like anyone's.
+    assert shown(await live(owner.client)) == {member.id: "idle", owner.id: "online"}
+    await other.close()
+    await gw.wait_for("PRESENCE_UPDATE", lambda e: e.d["status"] == "offline", timeout=TIMEOUT)
+    assert shown(await live(owner.client)) == {owner.id: "online"}
+
+
 async def test_a_bad_token_is_refused_with_4004(node: RunningNode, client: Client) -> None:
     gw = GatewayClient(node.url.replace("http", "ws") + "/gateway", "mia_" + "x" * 40)
     with pytest.raises(GatewayAuthError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import structlog
@@ -20,6 +20,7 @@ from miaou.config import Settings
 from miaou.errors import Unauthorized
 from miaou.gateway.deadlines import Deadlines
 from miaou.gateway.frames import CloseCode, dispatch_frame, encode
+from miaou.gateway.guild_view import GuildView
 from miaou.gateway.hub import Hub
 from miaou.gateway.presence import Presence
 from miaou.gateway.protocol import Identify, Resume
@@ -118,6 +119,7 @@ class Gateway:
         if isinstance(request, Identify):
             views = {s.view.guild_id: s.view for s in streams if s.view is not None}
             ready = await self.ready_reader.ready(principal, session.session_id, marks, views)
+            await self._list_presences(ready["guilds"], views)
             frames = [dispatch_frame("READY", encode(ready), None, None)]
         else:
             replayed = await self.hub.replay(session, request.positions, marks)
@@ -146,6 +148,7 @@ class Gateway:
         session.counted = True
         first = await self.presence_book.arrive(user_id)
         if first and session.status != "invisible":  # invisible: shown offline, as before
+            await self.presence_book.set_status(user_id, SHOWN[session.status])
             await self._announce(session.user_id, self._guilds(session), SHOWN[session.status])
 
     # -- presence ---------------------------------------------------------------------------
@@ -153,9 +156,32 @@ class Gateway:
     def _guilds(session: Session) -> list[str]:
         return [name for name in session.streams if name.startswith("guild:")]
 
+    async def _list_presences(
+        self, guilds: list[dict[str, Any]], views: Mapping[int, GuildView]
+    ) -> None:
+        """Each guild of READY lists its members who are online and how they are shown
+        (Discord's ``presences``), except large guilds, which get no presence at all.
+        PRESENCE_UPDATEs from the moment the session subscribed follow READY."""
+        members = {
+            guild_id: view.member_ids()
+            for guild_id, view in views.items()
+            if view.member_count <= LARGE_GUILD
+        }
+        wanted: set[int] = set().union(*members.values()) if members else set()
+        shown = await self.presence_book.statuses(wanted) if wanted else {}
+        for guild in guilds:
+            in_guild = members.get(int(guild["id"]), ())
+            guild["presences"] = [
+                {"user": {"id": str(u)}, "status": shown[u]} for u in in_guild if u in shown
+            ]
+
     def presence(self, session: Session, status: str) -> None:
         session.status = status
-        self.spawn(self._announce(session.user_id, self._guilds(session), SHOWN[status]))
+        self.spawn(self._set_presence(session.user_id, self._guilds(session), SHOWN[status]))
+
+    async def _set_presence(self, user_id: int, guilds: list[str], shown: str) -> None:
+        await self.presence_book.set_status(user_id, shown)
+        await self._announce(user_id, guilds, shown)
 
     async def _announce(self, user_id: int, guilds: list[str], shown: str) -> None:
         """PRESENCE_UPDATE to each guild, except large ones: there every member's arrival
