@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from chat_fixtures import (
     MEMBER,
@@ -36,6 +37,7 @@ from miaou.chat.models import ChannelType
 from miaou.chat.tables import audit_log, channels, message_nonces, message_versions, messages
 from miaou.chat.tables import reactions as reactions_table
 from miaou.sdk import ApiError
+from miaou.sdk.models import Message
 from miaou.server import RunningNode
 
 
@@ -464,6 +466,11 @@ async def test_replies(node, guild, owner, member) -> None:
     reply = await member.client.send_message(guild.channel, "answer", reply_to=parent.id)
     assert reply.type == 19 and reply.message_reference is not None
     assert reply.message_reference.message_id == parent.id
+    # The answer quotes what it answers (one level deep), as history does.
+    quoted = reply.referenced_message
+    assert isinstance(quoted, Message) and (quoted.id, quoted.content) == (parent.id, "question")
+    assert quoted.author.id == owner.id and quoted.referenced_message is msgspec.UNSET
+    assert parent.referenced_message is msgspec.UNSET  # not a reply
     assert reply.mentions == []  # replied_user defaults to false
     pinging = await member.client.send_message(
         guild.channel,
@@ -475,13 +482,25 @@ async def test_replies(node, guild, owner, member) -> None:
     # The ping survives an edit of the reply.
     edited = await member.client.edit_message(guild.channel, pinging.id, "better answer")
     assert [u.id for u in edited.mentions] == [owner.id]
+    assert isinstance(edited.referenced_message, Message)
+    # A reply to a reply quotes its parent with the parent's own reference, not its quote.
+    nested = await owner.client.send_message(guild.channel, "thanks", reply_to=reply.id)
+    assert isinstance(nested.referenced_message, Message)
+    assert nested.referenced_message.id == reply.id
+    assert nested.referenced_message.message_reference is not None
+    assert nested.referenced_message.referenced_message is msgspec.UNSET
+    # Once the quoted message is deleted, the quote is null.
+    await owner.client.delete_message(guild.channel, parent.id)
+    history = {m.id: m for m in await member.client.messages(guild.channel)}
+    assert history[reply.id].referenced_message is None
+    assert history[nested.id].referenced_message.id == reply.id  # type: ignore[union-attr]
 
     elsewhere = str(await add_channel(node, guild.id))
     other = await owner.client.send_message(elsewhere, "other channel")
     for target in (other.id, "123", "junk"):
         error = await refused(member.client.send_message(guild.channel, "re", reply_to=target))
         assert (error.status, error.code) == (400, "invalid_reference")
-    assert await count(node, messages) == 4
+    assert await count(node, messages) == 5  # the deleted parent stays as a tombstone
 
 
 # -- pins -----------------------------------------------------------------------------------------

@@ -124,6 +124,9 @@ class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
     # No default, so that an empty list is still sent (``omit_defaults`` would drop it).
     attachments: list[Attachment]
     message_reference: MessageReference | None = None
+    # A reply's referenced message (one level: its own ``referenced_message`` is left out),
+    # null once that message is deleted; absent when the message is not a reply.
+    referenced_message: Message | Unset | None = UNSET
     # Echoed on the answer to the send that carried it, as Discord does.
     nonce: str | int | None = None
     # Omitted from gateway events: ``me`` differs per recipient, and a broadcast frame is

@@ -287,13 +287,19 @@ def message_view(
     reaction_list: list[Reaction] | Any = UNSET,
     nonce: str | int | None = None,
     attachment_list: list[Attachment] | None = None,
+    referenced: Mapping[int, Message] | None = None,
 ) -> Message:
+    """``referenced``: the live messages replies name (:func:`referenced_views`); without
+    it the view carries no ``referenced_message``."""
     guild_id = str(row.guild_id) if row.guild_id is not None else None
     reference = None
+    referenced_message: Message | Any | None = UNSET
     if row.reference_id is not None:
         reference = MessageReference(
             message_id=str(row.reference_id), channel_id=str(row.channel_id), guild_id=guild_id
         )
+        if referenced is not None:
+            referenced_message = referenced.get(row.reference_id)
     return Message(
         id=str(row.id),
         channel_id=str(row.channel_id),
@@ -309,6 +315,7 @@ def message_view(
         type=row.type,
         attachments=attachment_list or [],
         message_reference=reference,
+        referenced_message=referenced_message,
         nonce=nonce,
         reactions=reaction_list,
     )
@@ -332,6 +339,7 @@ async def message_views(
     summaries: dict[int, list[Reaction]] = {}
     if viewer_id is not None:
         summaries = await reaction_summaries(conn, [r.id for r in rows], viewer_id)
+    referenced = await referenced_views(conn, {r.reference_id for r in rows})
     return [
         message_view(
             row,
@@ -339,6 +347,24 @@ async def message_views(
             summaries.get(row.id, []) if viewer_id is not None else UNSET,
             nonce,
             files.get(row.id),
+            referenced,
         )
         for row in rows
     ]
+
+
+async def referenced_views(
+    conn: AsyncConnection, reference_ids: Collection[int | None]
+) -> dict[int, Message]:
+    """The live messages that replies name, by id, as views without reactions and
+    without their own ``referenced_message`` (a reply's quote goes one level deep). The
+    replies and what they name share a channel (sends check it), so whoever sees the
+    reply sees the quote."""
+    wanted = [i for i in reference_ids if i is not None]
+    if not wanted:
+        return {}
+    statement = select(messages).where(messages.c.id.in_(wanted), messages.c.deleted_at.is_(None))
+    rows = (await conn.execute(statement)).all()
+    people = await users_by_id(conn, {u for r in rows for u in (r.author_id, *r.mentions)})
+    files = await attachments_of(conn, [r.id for r in rows if r.has_attachments])
+    return {r.id: message_view(r, people, UNSET, None, files.get(r.id)) for r in rows}

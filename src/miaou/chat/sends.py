@@ -52,7 +52,13 @@ from miaou.chat.message_models import (
     MessageCreate,
     MessageType,
 )
-from miaou.chat.message_store import message_view, message_views, resolve_mentions, users_by_id
+from miaou.chat.message_store import (
+    message_view,
+    message_views,
+    referenced_views,
+    resolve_mentions,
+    users_by_id,
+)
 from miaou.chat.models import TEXT_TYPES, THREAD_TYPES
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import channels, members, message_nonces, messages
@@ -412,11 +418,12 @@ async def _finish(
             people[int(author.id)] = author
     wanted = {u for row in rows.values() for u in (row["author_id"], *row["mentions"])}
     people.update(await users_by_id(conn, wanted - people.keys()))
+    referenced = await referenced_views(conn, {row["reference_id"] for row in rows.values()})
     reopened: set[int] = set()
     for index, row in rows.items():
         item, channel = batch.items[index], batch.access[index].channel
         shape = SimpleNamespace(**row, edited_at=None, pinned_at=None)
-        result = message_view(shape, people, [], item.body.nonce, attached.get(index))
+        result = message_view(shape, people, [], item.body.nonce, attached.get(index), referenced)
         batch.outcomes[index] = result
         events.append(
             event("MESSAGE_CREATE", channel, msgspec.structs.replace(result, reactions=UNSET))

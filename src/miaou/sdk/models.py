@@ -91,6 +91,8 @@ class Message(msgspec.Struct, kw_only=True):
     pinned: bool
     type: int
     message_reference: MessageReference | None = None
+    # A reply's quote: the message it answers, None once deleted; UNSET when not a reply.
+    referenced_message: Message | msgspec.UnsetType | None = msgspec.UNSET
     nonce: str | int | None = None
     reactions: list[Reaction] = msgspec.field(default_factory=list)
     attachments: list[Attachment] = msgspec.field(default_factory=list)
