@@ -9,6 +9,7 @@ root (git-ignored), or to ``$MIAOU_E2E_ARTIFACTS``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -108,11 +109,17 @@ async def open_page(
     """Open a page as a new user (its own browser context: storage, token) at ``path``."""
     contexts: list[BrowserContext] = []
 
-    async def open_(name: str, path: str = "/", **options: Any) -> Page:
+    async def open_(name: str, path: str = "/", token: str | None = None, **options: Any) -> Page:
+        """``token``: signed in with it (a session made through the SDK), without the form;
+        it is put back on every load of that page, so do not log out with it."""
         options.setdefault("viewport", DESKTOP)
         context = await browser.new_context(base_url=node.url, **options)
         context.set_default_timeout(10_000)
         contexts.append(context)
+        if token is not None:
+            await context.add_init_script(
+                f"localStorage.setItem('miaou.token', {json.dumps(token)})"
+            )
         page = await context.new_page()
         console.watch(page, name)
         await page.goto(path)

@@ -10,7 +10,17 @@ from miaou.web.routes import CSP
 
 pytestmark = pytest.mark.database_kinds("sqlite")
 
-CLIENT_ROUTES = ["/", "/login", "/register", "/channels/@me", "/channels/1/2", "/invite/abc"]
+CLIENT_ROUTES = [
+    "/",
+    "/login",
+    "/register",
+    "/channels/@me",
+    "/channels/1/2",
+    "/invite/abc",
+    "/tracks",
+    "/tracks/upload",
+    "/tracks/123",
+]
 
 
 def assert_secured(response: httpx.Response) -> None:
@@ -71,6 +81,7 @@ async def test_other_routes_are_not_shadowed(node: RunningNode) -> None:
         assert (await http.get("/readyz")).status_code == 200
         assert "miaou" in (await http.get("/metrics")).text
         assert (await http.get("/api/v1/users/@me")).json()["code"] == "missing_token"
+        assert (await http.get("/api/v1/tracks")).json() == []  # the API's, not the page's
         assert (
             (await http.get("/api/v1/nothing"))
             .headers["content-type"]

@@ -147,4 +147,12 @@ async def invite_page(request: Request[Any, Any, Any], code: FromPath[str]) -> R
     return _serve(request, "index.html")
 
 
-routes = [static_file, client_page, channel_page, invite_page]
+@get(["/tracks", "/tracks/{track:str}"], include_in_schema=False, opt=WEB)
+async def tracks_page(
+    request: Request[Any, Any, Any], track: FromPath[str | None] = None
+) -> Response[bytes]:
+    """``/tracks`` (the feed), ``/tracks/upload`` and ``/tracks/{id}``: client routes."""
+    return _serve(request, "index.html")
+
+
+routes = [static_file, client_page, channel_page, invite_page, tracks_page]

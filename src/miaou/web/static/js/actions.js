@@ -78,7 +78,14 @@ export function forgetHistories(channelIds) {
 // -- sending ----------------------------------------------------------------------------------
 function sent(channelId, message) {
   remember(message);
-  store.history(channelId).upsert(message);
+  const history = store.history(channelId);
+  if (history.detached) {
+    // Showing an older stretch (a jump): sending goes back to the present.
+    store.histories.delete(channelId);
+    loadHistory(channelId);
+  } else {
+    history.upsert(message);
+  }
   const channel = store.channels.get(channelId);
   if (channel) channel.last_message_id = maxId(channel.last_message_id, message.id);
   const state = store.readState(channelId);

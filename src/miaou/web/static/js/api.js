@@ -135,16 +135,16 @@ export class Api {
     return response.blob();
   }
 
-  /** A send with files: multipart/form-data (payload_json + files[N]) over XMLHttpRequest,
-   *  for its upload progress. Returns {promise, abort}. */
-  upload(channelId, payload, files, onProgress) {
+  /** A request whose body is a FormData or a Blob (track uploads, covers), over
+   *  XMLHttpRequest for its upload progress: onProgress(loaded, total). Returns
+   *  {promise, abort}; the promise gives the answer's JSON. */
+  sendBody(method, path, body, onProgress) {
     const xhr = new XMLHttpRequest();
     const promise = new Promise((resolve, reject) => {
-      xhr.open('POST', this.url(`/channels/${enc(channelId)}/messages`));
-      for (const [key, value] of Object.entries(this.authHeaders())) {
-        xhr.setRequestHeader(key, value);
-      }
+      xhr.open(method, this.url(path));
+      for (const [key, value] of Object.entries(this.authHeaders())) xhr.setRequestHeader(key, value);
       xhr.setRequestHeader('Accept', 'application/json');
+      if (body instanceof Blob) xhr.setRequestHeader('Content-Type', body.type || 'application/octet-stream');
       xhr.upload.onprogress = (event) => {
         if (event.lengthComputable) onProgress?.(event.loaded, event.total);
       };
@@ -158,12 +158,18 @@ export class Api {
       };
       xhr.onerror = () => reject(networkError());
       xhr.onabort = () => reject(new ApiError(0, { code: 'aborted', message: 'Cancelled.' }));
-      const form = new FormData();
-      form.append('payload_json', JSON.stringify(payload));
-      files.forEach((file, index) => form.append(`files[${index}]`, file, file.name));
-      xhr.send(form);
+      xhr.send(body);
     });
     return { promise, abort: () => xhr.abort() };
+  }
+
+  /** A send with files: multipart/form-data (payload_json + files[N]) over XMLHttpRequest,
+   *  for its upload progress. Returns {promise, abort}. */
+  upload(channelId, payload, files, onProgress) {
+    const form = new FormData();
+    form.append('payload_json', JSON.stringify(payload));
+    files.forEach((file, index) => form.append(`files[${index}]`, file, file.name));
+    return this.sendBody('POST', `/channels/${enc(channelId)}/messages`, form, onProgress);
   }
 
   // -- accounts ---------------------------------------------------------------------------

@@ -1,20 +1,28 @@
 // Gateway dispatches applied to the store (docs/gateway.md, "Dispatched events").
 
 import { ackSoon, forgetHistories, loadGuild, loadMembers, reactionKey } from './actions.js';
+import { refreshDMs } from './dm-actions.js';
+import { addNewRole, refreshChannelsSoon } from './guild-admin.js';
 import { maxId, compareIds } from './ids.js';
-import { store } from './store.js';
+import { Permission, THREAD_TYPES, store } from './store.js';
 
 const TYPING_MS = 10000;
 
 /** READY: the whole state afresh (a new session, or after INVALID_SESSION). */
 export function applyReady(d) {
-  const route = store.route;
+  const { route, sidePanel } = store;
   store.reset();
   store.route = route;
+  store.sidePanel = sidePanel; // its component reads what it shows again
   store.me = d.user;
   store.rememberUser(d.user);
   for (const guild of d.guilds ?? []) store.addGuild(guild);
+  for (const channel of d.private_channels ?? []) store.channels.set(channel.id, channel);
   for (const state of d.read_states ?? []) store.setReadState(state);
+  // Who is online in each guild (none listed for guilds of more than 250 members).
+  for (const guild of d.guilds ?? []) {
+    for (const p of guild.presences ?? []) store.presence.set(p.user.id, p.status);
+  }
   store.presence.set(d.user.id, 'online');
   store.ready = true;
   store.connection = 'connected';
@@ -37,15 +45,14 @@ export function applyResumed({ positions }) {
 }
 
 function viewing(channelId) {
-  return (
-    store.route.name === 'channel' &&
-    store.route.params.channelId === channelId &&
-    document.visibilityState === 'visible'
-  );
+  const shown =
+    (store.route.name === 'channel' && store.route.params.channelId === channelId) ||
+    (store.sidePanel?.kind === 'thread' && store.sidePanel.threadId === channelId);
+  return shown && document.visibilityState === 'visible';
 }
 
 function seenOnline(userId, guildId) {
-  // No presence snapshot reaches the client (docs/web.md): someone acting live is online.
+  // Large guilds send no presence (READY lists none): someone acting live is online.
   if (store.presence.has(userId)) return;
   store.presence.set(userId, 'online');
   if (guildId) store.emit('members', { guildId });
@@ -71,12 +78,19 @@ const handlers = {
     store.removeGuild(d.id);
     store.emit('guilds');
   },
-  GUILD_ROLE_CREATE: roleChanged,
+  GUILD_ROLE_CREATE(d) {
+    addNewRole(d.guild_id, d.role);
+    roleChanged(d);
+  },
   GUILD_ROLE_UPDATE: roleChanged,
   GUILD_ROLE_DELETE(d) {
     const guild = store.guilds.get(d.guild_id);
     if (!guild) return;
     guild.roles = (guild.roles ?? []).filter((r) => r.id !== d.role_id);
+    if (store.myRoles(d.guild_id).has(d.role_id)) {
+      dropHidden(d.guild_id);
+      refreshChannelsSoon(d.guild_id);
+    }
     store.emit('channels', { guildId: d.guild_id });
   },
   CHANNEL_CREATE: channelChanged,
@@ -86,6 +100,31 @@ const handlers = {
     store.histories.delete(d.id);
     if (d.guild_id) store.emit('channels', { guildId: d.guild_id });
   },
+  THREAD_CREATE: threadChanged,
+  THREAD_UPDATE: threadChanged,
+  THREAD_DELETE(d) {
+    store.channels.delete(d.id);
+    store.histories.delete(d.id);
+    if (store.sidePanel?.threadId === d.id) {
+      store.sidePanel = null;
+      store.emit('side-panel');
+    }
+    store.emit('threads', { parentId: d.parent_id, threadId: d.id });
+  },
+  THREAD_MEMBERS_UPDATE(d) {
+    const members = store.threadMembers.get(d.id);
+    if (members) {
+      for (const id of d.added_member_ids ?? []) members.add(id);
+      for (const id of d.removed_member_ids ?? []) members.delete(id);
+    }
+    store.emit('thread-members', { threadId: d.id });
+  },
+  CHANNEL_PINS_UPDATE(d) {
+    store.emit('pins', { channelId: d.channel_id });
+  },
+  INVITE_CREATE: (d) => store.emit('guild-admin', { guildId: d.guild_id, kind: 'invites' }),
+  INVITE_DELETE: (d) => store.emit('guild-admin', { guildId: d.guild_id, kind: 'invites' }),
+  GUILD_BAN_REMOVE: (d) => store.emit('guild-admin', { guildId: d.guild_id, kind: 'bans' }),
   GUILD_MEMBER_ADD(d) {
     memberChanged(d);
     const guild = store.guilds.get(d.guild_id);
@@ -95,10 +134,19 @@ const handlers = {
   },
   GUILD_MEMBER_UPDATE(d) {
     memberChanged(d);
+    if (d.user.id === store.me?.id) {
+      // My roles changed: which channels I see may too.
+      dropHidden(d.guild_id);
+      refreshChannelsSoon(d.guild_id);
+      store.emit('channels', { guildId: d.guild_id });
+    }
     store.emit('members', { guildId: d.guild_id });
   },
   GUILD_MEMBER_REMOVE: memberGone,
-  GUILD_BAN_ADD: memberGone,
+  GUILD_BAN_ADD(d) {
+    memberGone(d);
+    store.emit('guild-admin', { guildId: d.guild_id, kind: 'bans' });
+  },
   PRESENCE_UPDATE(d) {
     store.presence.set(d.user.id, d.status);
     if (d.guild_id) store.emit('members', { guildId: d.guild_id });
@@ -116,9 +164,20 @@ const handlers = {
     store.rememberUser(d.author);
     for (const user of d.mentions ?? []) store.rememberUser(user);
     const history = store.histories.get(d.channel_id);
-    if (history) history.upsert(d);
+    // A history showing an older stretch (a jump) gets new messages when it reaches the end.
+    if (history && !history.detached) history.upsert(d);
     const channel = store.channels.get(d.channel_id);
-    if (channel) channel.last_message_id = maxId(channel.last_message_id, d.id);
+    if (channel) {
+      channel.last_message_id = maxId(channel.last_message_id, d.id);
+      if (THREAD_TYPES.has(channel.type)) {
+        channel.message_count = (channel.message_count ?? 0) + 1;
+        store.emit('threads', { parentId: channel.parent_id, threadId: channel.id });
+      } else if (!d.guild_id) {
+        store.emit('channels', { guildId: null });
+      }
+    } else if (!d.guild_id) {
+      refreshDMs().catch(() => {}); // a DM whose CHANNEL_CREATE this session did not get
+    }
     if (store.typing.get(d.channel_id)?.delete(d.author.id)) {
       store.emit('typing', { channelId: d.channel_id });
     }
@@ -190,14 +249,38 @@ const handlers = {
 function roleChanged(d) {
   const guild = store.guilds.get(d.guild_id);
   if (!guild) return;
+  const before = (guild.roles ?? []).find((r) => r.id === d.role.id);
   guild.roles = [...(guild.roles ?? []).filter((r) => r.id !== d.role.id), d.role];
+  // A role of mine (or @everyone) changed its permissions: channels may appear or go. Those
+  // that go, go now (computed here); those that appear are read over REST.
+  const mine = d.role.id === d.guild_id || store.myRoles(d.guild_id).has(d.role.id);
+  if (mine && before?.permissions !== d.role.permissions) {
+    dropHidden(d.guild_id);
+    refreshChannelsSoon(d.guild_id);
+  }
   store.emit('channels', { guildId: d.guild_id });
 }
 
+/** Forget the guild's channels I can no longer see (overwrites and roles as now known). */
+function dropHidden(guildId) {
+  for (const [id, channel] of store.channels) {
+    if (channel.guild_id !== guildId || THREAD_TYPES.has(channel.type)) continue;
+    if (!store.canIn(id, Permission.VIEW_CHANNEL)) {
+      store.channels.delete(id);
+      store.histories.delete(id);
+    }
+  }
+}
+
 function channelChanged(d) {
-  if (!d.guild_id) return; // DMs come later
   store.channels.set(d.id, { ...store.channels.get(d.id), ...d });
-  store.emit('channels', { guildId: d.guild_id });
+  if (d.guild_id) dropHidden(d.guild_id); // an overwrite may hide it from me now
+  store.emit('channels', { guildId: d.guild_id ?? null });
+}
+
+function threadChanged(d) {
+  store.channels.set(d.id, { ...store.channels.get(d.id), ...d });
+  store.emit('threads', { parentId: d.parent_id, threadId: d.id });
 }
 
 function memberChanged(d) {

@@ -18,3 +18,16 @@ export function newNonce() {
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+const ID_EPOCH_MS = 1767225600000n; // docs/api.md: an id's time is (id >> 22) + this
+
+/** When an id was made, in Unix milliseconds. */
+export function idTime(id) {
+  return Number((BigInt(id) >> 22n) + ID_EPOCH_MS);
+}
+
+/** The smallest id made at `ms` (ids of that millisecond are >= it): a bound for searches. */
+export function idAt(ms) {
+  const since = BigInt(Math.floor(ms)) - ID_EPOCH_MS;
+  return (since > 0n ? since << 22n : 0n).toString();
+}

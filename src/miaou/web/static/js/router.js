@@ -1,5 +1,5 @@
 // A history-API router: the node serves index.html at /, /login, /register,
-// /channels/... and /invite/{code}; the path says what to show.
+// /channels/..., /invite/{code} and /tracks[/upload | /{id}]; the path says what to show.
 
 import { store } from './store.js';
 
@@ -15,15 +15,29 @@ export function parseRoute(pathname) {
   const [head, a, b, c] = parts;
   if (head === 'login' || head === 'register') return { name: head, params: {} };
   if (head === 'invite' && a) return { name: 'invite', params: { code: a } };
+  if (head === 'channels' && a === '@me' && b) {
+    return { name: 'channel', params: { guildId: '@me', channelId: b, messageId: c ?? null } };
+  }
   if (head === 'channels' && a && a !== '@me') {
     if (!b) return { name: 'guild', params: { guildId: a } };
+    if (b === 'settings') return { name: 'settings', params: { guildId: a, section: c ?? 'overview' } };
     return { name: 'channel', params: { guildId: a, channelId: b, messageId: c ?? null } };
   }
+  if (head === 'tracks' && !a) return { name: 'tracks', params: {} };
+  if (head === 'tracks' && a === 'upload' && !b) return { name: 'track-upload', params: {} };
+  if (head === 'tracks' && a && !b) return { name: 'track', params: { trackId: a } };
   return { name: 'home', params: {} };
 }
 
-export function channelPath(guildId, channelId) {
-  return `/channels/${guildId}/${channelId}`;
+/** A channel's path; a DM's guild is '@me' (null from the node). A message id makes it a
+ *  jump link. */
+export function channelPath(guildId, channelId, messageId = null) {
+  const path = `/channels/${guildId ?? '@me'}/${channelId}`;
+  return messageId ? `${path}/${messageId}` : path;
+}
+
+export function settingsPath(guildId, section = 'overview') {
+  return `/channels/${guildId}/settings/${section}`;
 }
 
 function update() {
@@ -48,7 +62,7 @@ export function startRouter() {
     const url = new URL(link.href);
     if (url.origin !== location.origin) return;
     event.preventDefault();
-    navigate(url.pathname);
+    navigate(url.pathname + url.search);
   });
   update();
 }

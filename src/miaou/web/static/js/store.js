@@ -3,12 +3,18 @@
 //
 // Events: 'session' (logged in/out, READY), 'connection', 'guilds', 'channels' {guildId},
 // 'messages' {channelId}, 'read' {channelId}, 'members' {guildId}, 'typing' {channelId},
-// 'route', 'toast' {text}.
+// 'route', 'toast' {text}, 'threads' {parentId}, 'thread-members' {threadId}, 'side-panel',
+// 'pins' {channelId}, 'guild-admin' {guildId, kind: 'invites' | 'bans'}.
 
 import { compareIds } from './ids.js';
+import { Permission, THREAD_TYPES, basePermissions, channelPermissions } from './permissions.js';
 
+export { Permission, THREAD_TYPES };
 export const TEXT_CHANNEL_TYPES = new Set([0, 5]); // text, announcement
 export const CATEGORY = 4;
+export const FORUM = 15;
+export const LISTED_TYPES = new Set([0, 5, FORUM]); // shown in the channel list
+export const DM_TYPES = new Set([1, 3]); // DM, group DM
 
 /** One channel's loaded messages, oldest first, plus sends not yet acknowledged. */
 export class History {
@@ -17,6 +23,7 @@ export class History {
     this.byId = new Map();
     this.pending = []; // {nonce, content, state: 'sending' | 'failed', error, reply}
     this.hasMore = true; // older messages may exist
+    this.detached = false; // a stretch further back (a jump) that does not reach the newest
     this.loaded = false;
     this.loading = false;
   }
@@ -89,6 +96,9 @@ class Store extends EventTarget {
     this.users = new Map(); // user id -> user
     this.presence = new Map(); // user id -> status
     this.typing = new Map(); // channel id -> Map(user id -> until, ms)
+    this.threadLists = new Map(); // parent channel id -> {loaded, moreArchived}
+    this.threadMembers = new Map(); // thread id -> Set(user id)
+    this.sidePanel = null; // {kind: 'thread' | 'threads' | 'pins' | 'search', ...}
   }
 
   emit(type, detail = {}) {
@@ -113,8 +123,9 @@ class Store extends EventTarget {
     guild.member = guild.member ?? known?.member ?? { user: this.me, roles: [], nick: null };
     this.guilds.set(guild.id, guild);
     if (channels) {
+      // Threads are not in a guild's channel list (they are read per parent): keep them.
       for (const [id, channel] of this.channels) {
-        if (channel.guild_id === guild.id) this.channels.delete(id);
+        if (channel.guild_id === guild.id && !THREAD_TYPES.has(channel.type)) this.channels.delete(id);
       }
       for (const channel of channels) this.channels.set(channel.id, channel);
     }
@@ -158,7 +169,7 @@ class Store extends EventTarget {
     const all = [...this.channels.values()].filter((c) => c.guild_id === guildId);
     const order = (a, b) => a.position - b.position || compareIds(a.id, b.id);
     const categories = all.filter((c) => c.type === CATEGORY).sort(order);
-    const texts = all.filter((c) => TEXT_CHANNEL_TYPES.has(c.type)).sort(order);
+    const texts = all.filter((c) => LISTED_TYPES.has(c.type)).sort(order);
     const known = new Set(categories.map((c) => c.id));
     const groups = [{ category: null, channels: texts.filter((c) => !known.has(c.parent_id)) }];
     for (const category of categories) {
@@ -198,19 +209,74 @@ class Store extends EventTarget {
 
   /** Guild-level permissions (no channel overwrites): enough to offer or hide a button. */
   permissions(guildId) {
-    const guild = this.guilds.get(guildId);
-    if (!guild || !this.me) return 0n;
-    if (guild.owner_id === this.me.id) return ~0n;
-    const mine = this.myRoles(guildId);
-    let bits = 0n;
-    for (const role of guild.roles ?? []) {
-      if (role.id === guildId || mine.has(role.id)) bits |= BigInt(role.permissions);
-    }
-    return bits & Permission.ADMINISTRATOR ? ~0n : bits;
+    return basePermissions(this.guilds.get(guildId), this.me?.id, this.myRoles(guildId));
   }
 
   can(guildId, bit) {
     return (this.permissions(guildId) & bit) === bit;
+  }
+
+  /** Permissions in a channel or thread, overwrites included (a thread: its parent's). */
+  channelPermissions(channelId) {
+    let channel = this.channels.get(channelId);
+    const guild = this.guilds.get(channel?.guild_id);
+    if (!guild) return 0n;
+    const thread = THREAD_TYPES.has(channel.type);
+    if (thread) channel = this.channels.get(channel.parent_id) ?? channel;
+    const until = guild.member?.communication_disabled_until;
+    return channelPermissions({
+      guild,
+      userId: this.me?.id,
+      roleIds: this.myRoles(guild.id),
+      channel,
+      thread,
+      timedOut: Boolean(until && until > Date.now()),
+    });
+  }
+
+  canIn(channelId, bit) {
+    return (this.channelPermissions(channelId) & bit) === bit;
+  }
+
+  /** What a channel is called: #name, a DM's other person, a group DM's name or people. */
+  channelLabel(channel) {
+    if (!channel) return '';
+    if (!DM_TYPES.has(channel.type)) return channel.name ?? '';
+    if (channel.type === 3 && channel.name) return channel.name;
+    const others = (channel.recipients ?? []).filter((u) => u.id !== this.me?.id);
+    const names = others.map((u) => u.display_name || u.username);
+    return names.join(', ') || 'Only you';
+  }
+
+  /** The channel's heading: "# general", "@ alice" for a DM, a thread's or group's name. */
+  channelTitle(channel) {
+    const label = this.channelLabel(channel);
+    if (!channel) return '';
+    if (channel.type === 1) return `@ ${label}`;
+    if (channel.type === 3 || THREAD_TYPES.has(channel.type)) return label;
+    return `# ${label}`;
+  }
+
+  /** The channel as named in a sentence: "#general", "@alice", a thread's or group's name. */
+  channelRef(channel) {
+    return this.channelTitle(channel).replace(/^([#@]) /, '$1');
+  }
+
+  /** DMs and group DMs, the most recently active first. */
+  directChannels() {
+    const active = (c) => c.last_message_id ?? c.id;
+    return [...this.channels.values()]
+      .filter((c) => DM_TYPES.has(c.type))
+      .sort((a, b) => compareIds(active(b), active(a)));
+  }
+
+  /** A parent channel's threads in the store: {active, archived}, newest first. */
+  threadsOf(parentId) {
+    const all = [...this.channels.values()]
+      .filter((c) => c.parent_id === parentId && THREAD_TYPES.has(c.type))
+      .sort((a, b) => compareIds(b.id, a.id));
+    const archived = (c) => Boolean(c.thread_metadata?.archived);
+    return { active: all.filter((c) => !archived(c)), archived: all.filter(archived) };
   }
 
   mentionsMe(message) {
@@ -236,7 +302,8 @@ class Store extends EventTarget {
     let unread = false;
     let mentions = 0;
     for (const channel of this.channels.values()) {
-      if (channel.guild_id !== guildId) continue;
+      // Threads are not in the channel list: their unread messages would mark nothing there.
+      if (channel.guild_id !== guildId || THREAD_TYPES.has(channel.type)) continue;
       const state = this.readStates.get(channel.id);
       if (!state) continue;
       unread ||= state.unread_count > 0;
@@ -245,15 +312,5 @@ class Store extends EventTarget {
     return { unread, mentions };
   }
 }
-
-export const Permission = Object.freeze({
-  CREATE_INSTANT_INVITE: 1n << 0n,
-  ADMINISTRATOR: 1n << 3n,
-  MANAGE_CHANNELS: 1n << 4n,
-  ADD_REACTIONS: 1n << 6n,
-  SEND_MESSAGES: 1n << 11n,
-  MANAGE_MESSAGES: 1n << 13n,
-  ATTACH_FILES: 1n << 15n,
-});
 
 export const store = new Store();

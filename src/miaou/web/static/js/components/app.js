@@ -4,15 +4,19 @@
 import { h, scheduler } from '../dom.js';
 import { channelPath, navigate } from '../router.js';
 import { loggedIn } from '../session.js';
-import { store } from '../store.js';
+import { FORUM, store } from '../store.js';
+import { ensureChannel } from '../thread-actions.js';
 import { icon } from './bits.js';
+import { newGroupDialog } from './dm-list.js';
 import { addGuildDialog } from './guilds.js';
+import { TRACK_VIEWS, tracksNav } from './track-bits.js';
 
 const LAST_KEY = 'miaou.last-channel';
 
 class MiaouApp extends HTMLElement {
   connectedCallback() {
     this.view = null;
+    this.seen = new Set(); // channels shown (or asked for) since the page loaded
     this.update = scheduler(() => this.render());
     this.offs = [
       store.on('session', this.update),
@@ -113,10 +117,12 @@ class MiaouApp extends HTMLElement {
       h(
         'div',
         { class: 'shell' },
-        h('div', { class: 'pane-nav' }, h('miaou-guilds'), h('miaou-channels')),
+        h('div', { class: 'pane-nav' }, h('div', { class: 'rail' }, h('miaou-guilds'), tracksNav()), h('miaou-channels')),
         h('div', { class: 'nav-scrim', 'aria-hidden': 'true', onclick: () => this.closePanels() }),
         this.main,
+        h('miaou-side-panel', { class: 'pane-side' }),
         h('miaou-members', { class: 'pane-members' }),
+        h('miaou-player-bar', { class: 'pane-player', hidden: true }),
       ),
       this.notices,
     ];
@@ -158,8 +164,11 @@ class MiaouApp extends HTMLElement {
     let kind = name;
     if (name === 'channel') {
       const channel = store.channels.get(params.channelId);
-      kind = channel && channel.guild_id === params.guildId ? 'channel' : 'missing';
-      if (kind === 'channel') localStorage.setItem(LAST_KEY, `${params.guildId}/${params.channelId}`);
+      kind = channel && (channel.guild_id ?? '@me') === params.guildId ? 'channel' : 'missing';
+      if (kind === 'channel' && channel.type === FORUM) kind = 'forum';
+      if (kind === 'channel' && channel.guild_id) localStorage.setItem(LAST_KEY, `${params.guildId}/${params.channelId}`);
+      if (channel) this.seen.add(channel.id);
+      else kind = this.fetchUnknown(params);
     } else if (name === 'guild') {
       kind = 'missing';
     }
@@ -167,6 +176,14 @@ class MiaouApp extends HTMLElement {
     this.main.dataset.kind = kind;
     if (kind === 'channel') {
       this.main.replaceChildren(h('miaou-messages'), h('miaou-composer'));
+    } else if (kind === 'forum') {
+      this.main.replaceChildren(h('miaou-forum'));
+    } else if (kind === 'settings') {
+      this.main.replaceChildren(h('miaou-guild-settings'));
+    } else if (kind === 'loading') {
+      this.main.replaceChildren(this.header(''), h('p', { class: 'muted empty-state', role: 'status', text: 'Loading…' }));
+    } else if (TRACK_VIEWS[kind]) {
+      this.main.replaceChildren(h(TRACK_VIEWS[kind]));
     } else if (kind === 'invite') {
       this.main.replaceChildren(this.header('Invitation'), h('miaou-invite'));
     } else if (kind === 'missing') {
@@ -177,6 +194,15 @@ class MiaouApp extends HTMLElement {
     } else {
       this.main.replaceChildren(this.header('Home'), this.home());
     }
+  }
+
+  /** A channel the store never held (a thread named by a link): read it once. One that
+   *  was shown and went (deleted, hidden from me, a guild left) is not asked for. */
+  fetchUnknown({ guildId, channelId }) {
+    if (this.seen.has(channelId) || !store.guilds.has(guildId)) return 'missing';
+    this.seen.add(channelId);
+    ensureChannel(channelId).catch(() => {}).finally(() => this.update());
+    return 'loading';
   }
 
   header(title) {
@@ -197,7 +223,8 @@ class MiaouApp extends HTMLElement {
       h('h1', { text: `Welcome, ${name}` }),
       h('p', { text: empty ? 'You are in no guild yet: create one, or join one with an invite link.' : 'Pick a guild on the left, create one, or join one with an invite link.' }),
       h('button', { type: 'button', class: 'button primary', text: 'Create or join a guild', onclick: () => addGuildDialog() }),
-      h('p', { class: 'hint', text: 'Direct messages come in a later version.' }),
+      h('p', { class: 'hint', text: 'Your direct messages are on the left. Open one from a member of a guild (choose them in the member list), or start a group:' }),
+      h('button', { type: 'button', class: 'button', text: 'New group message', onclick: () => newGroupDialog() }),
     );
   }
 
@@ -209,9 +236,11 @@ class MiaouApp extends HTMLElement {
 
   renderTitle() {
     const { name, params } = store.route;
+    if (TRACK_VIEWS[name]) return; // the audio screens set their own
     const channel = name === 'channel' ? store.channels.get(params.channelId) : null;
-    const guild = channel ? store.guilds.get(channel.guild_id) : null;
-    document.title = channel ? `#${channel.name} · ${guild?.name ?? ''} · Miaou` : 'Miaou';
+    const guild = store.guilds.get(channel?.guild_id ?? params.guildId);
+    const title = channel ? store.channelRef(channel) : name === 'settings' ? 'Settings' : null;
+    document.title = title ? `${title} · ${guild?.name ?? 'Direct messages'} · Miaou` : 'Miaou';
   }
 
   notice(text) {

@@ -3,11 +3,12 @@
 
 import { createChannel, createInvite } from '../actions.js';
 import { h, scheduler } from '../dom.js';
-import { channelPath, navigate } from '../router.js';
+import { channelPath, navigate, settingsPath } from '../router.js';
 import { logout } from '../session.js';
-import { Permission, store } from '../store.js';
-import { avatar, badge } from './bits.js';
+import { FORUM, Permission, store } from '../store.js';
+import { avatar, badge, icon } from './bits.js';
 import { formDialog, openDialog } from './dialogs.js';
+import { settingsSections } from './settings-sections.js';
 
 class MiaouChannels extends HTMLElement {
   connectedCallback() {
@@ -23,7 +24,7 @@ class MiaouChannels extends HTMLElement {
   render() {
     const guildId = store.route.params.guildId;
     const guild = guildId ? store.guilds.get(guildId) : null;
-    const body = guild ? this.guildPanel(guild) : [h('header', { class: 'sidebar-header' }, h('h2', { text: 'Home' }))];
+    const body = guild ? this.guildPanel(guild) : [h('miaou-dm-list')];
     this.replaceChildren(h('div', { class: 'sidebar' }, body, this.userPanel()));
   }
 
@@ -54,6 +55,9 @@ class MiaouChannels extends HTMLElement {
         'header',
         { class: 'sidebar-header' },
         h('h2', { text: guild.name }),
+        settingsSections(guild.id).length
+          ? h('a', { href: settingsPath(guild.id), 'data-route': '', class: 'icon-button', 'aria-label': `Settings of ${guild.name}`, title: 'Guild settings', 'aria-current': store.route.name === 'settings' ? 'page' : null }, icon('settings'))
+          : null,
         canInvite
           ? h('button', { type: 'button', class: 'button small', text: 'Invite', 'aria-label': `Invite people to ${guild.name}`, onclick: () => this.invite(guild) })
           : null,
@@ -80,7 +84,7 @@ class MiaouChannels extends HTMLElement {
           'aria-label': `${channel.name}${extra}`,
           dataset: { channelId: channel.id },
         },
-        h('span', { class: 'hash', 'aria-hidden': 'true', text: channel.type === 5 ? '!' : '#' }),
+        h('span', { class: 'hash', 'aria-hidden': 'true', text: channel.type === 5 ? '!' : channel.type === FORUM ? '≡' : '#' }),
         h('span', { class: 'name', text: channel.name }),
         mentions ? badge(mentions) : null,
       ),

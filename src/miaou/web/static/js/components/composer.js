@@ -5,15 +5,20 @@
 import { announceTyping, loadMembers, sendMessage, uploadMessage } from '../actions.js';
 import { formatBytes, h, scheduler } from '../dom.js';
 import { toStored } from '../mentions.js';
-import { Permission, store } from '../store.js';
+import { Permission, THREAD_TYPES, store } from '../store.js';
 import { snippet } from './message-view.js';
 
 const MAX_FILES = 10;
 const MAX_HEIGHT_PX = 200;
 const MAX_FILES_NOTE = 'At most 10 files per message.';
+let made = 0;
 
+// <miaou-composer channel-id="..."> writes to that channel (a thread in the side panel);
+// without the attribute, to the routed channel.
 class MiaouComposer extends HTMLElement {
   connectedCallback() {
+    this.fixedChannel = this.getAttribute('channel-id');
+    this.serial = ++made;
     this.channelId = null;
     this.replies = new Map(); // channel id -> message replied to
     this.drafts = new Map(); // channel id -> text
@@ -24,6 +29,7 @@ class MiaouComposer extends HTMLElement {
     this.offs = [
       store.on('route', () => this.open()),
       store.on('reply', ({ channelId, message }) => {
+        if (channelId !== this.channelId) return; // another composer's (the side panel's)
         this.replies.set(channelId, message);
         this.renderReply();
         this.input.focus();
@@ -43,8 +49,9 @@ class MiaouComposer extends HTMLElement {
   build() {
     this.replyBar = h('div', { class: 'reply-bar', hidden: true });
     this.chips = h('ul', { class: 'file-chips', 'aria-label': 'Files to send', hidden: true });
-    this.progress = h('progress', { id: 'upload-progress', class: 'upload', max: 100, value: 0 });
-    this.progressLabel = h('label', { for: 'upload-progress', class: 'upload-label' });
+    const progressId = `upload-progress-${this.serial}`;
+    this.progress = h('progress', { id: progressId, class: 'upload', max: 100, value: 0 });
+    this.progressLabel = h('label', { for: progressId, class: 'upload-label' });
     this.cancelUpload = h('button', { type: 'button', class: 'button small', text: 'Cancel', onclick: () => this.upload?.abort() });
     this.uploadBox = h('div', { class: 'upload-box', hidden: true }, this.progressLabel, this.progress, this.cancelUpload);
     this.fileInput = h('input', { type: 'file', multiple: true, hidden: true, class: 'file-input', 'aria-label': 'Files to attach' });
@@ -85,13 +92,15 @@ class MiaouComposer extends HTMLElement {
 
   open() {
     const { name, params } = store.route;
-    if (name !== 'channel' || params.channelId === this.channelId) return;
+    const channelId = this.fixedChannel ?? (name === 'channel' ? params.channelId : null);
+    if (!channelId || channelId === this.channelId) return;
     if (this.channelId) this.drafts.set(this.channelId, this.input.value);
-    this.channelId = params.channelId;
+    this.channelId = channelId;
     this.input.value = this.drafts.get(this.channelId) ?? '';
     this.clearFiles();
     const channel = store.channels.get(this.channelId);
-    const label = `Message #${channel?.name ?? ''}`;
+    const label = `Message ${store.channelRef(channel)}`;
+    this.label = label;
     this.input.placeholder = label;
     this.input.setAttribute('aria-label', label);
     this.renderPermissions();
@@ -102,13 +111,14 @@ class MiaouComposer extends HTMLElement {
   }
 
   renderPermissions() {
-    const guildId = store.channels.get(this.channelId)?.guild_id;
-    if (!guildId) return;
-    const canSend = store.can(guildId, Permission.SEND_MESSAGES);
+    const channel = store.channels.get(this.channelId);
+    if (!channel?.guild_id) return;
+    const thread = THREAD_TYPES.has(channel.type);
+    const canSend = store.canIn(this.channelId, thread ? Permission.SEND_MESSAGES_IN_THREADS : Permission.SEND_MESSAGES);
     this.input.disabled = !canSend;
     this.send.disabled = !canSend || Boolean(this.upload);
-    this.attach.hidden = !store.can(guildId, Permission.ATTACH_FILES);
-    if (!canSend) this.input.placeholder = 'You cannot send messages here.';
+    this.attach.hidden = !store.canIn(this.channelId, Permission.ATTACH_FILES);
+    this.input.placeholder = canSend ? this.label : 'You cannot send messages here.';
   }
 
   renderReply() {
@@ -199,7 +209,7 @@ class MiaouComposer extends HTMLElement {
       event.preventDefault();
       this.cancelReply();
     } else if (event.key === 'ArrowUp' && !this.input.value) {
-      const messages = this.closest('main')?.querySelector('miaou-messages');
+      const messages = this.parentElement?.querySelector('miaou-messages');
       if (messages) {
         event.preventDefault();
         messages.editLast();

@@ -44,17 +44,22 @@ class MiaouGuilds extends HTMLElement {
         ),
       );
     });
+    // Unread direct messages count on the home button, each message, as in Discord.
+    const dms = { mentions: 0 };
+    for (const c of store.directChannels()) dms.mentions += store.readStates.get(c.id)?.unread_count ?? 0;
+    const atHome = store.route.name === 'home' || store.route.params.guildId === '@me';
     const home = h(
       'a',
       {
         href: '/channels/@me',
         'data-route': '',
         class: 'guild-icon home',
-        'aria-label': 'Home',
+        'aria-label': dms.mentions ? `Home, ${dms.mentions} unread direct message${dms.mentions > 1 ? 's' : ''}` : 'Home',
         title: 'Home',
-        'aria-current': store.route.name === 'home' ? 'page' : null,
+        'aria-current': atHome ? 'page' : null,
       },
       icon('cat'),
+      dms.mentions ? badge(dms.mentions) : null,
     );
     this.replaceChildren(
       h(

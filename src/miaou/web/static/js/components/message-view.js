@@ -98,7 +98,7 @@ function reactions(message) {
   );
 }
 
-function actions(message, { mine, canManage }) {
+function actions(message, { mine, canManage, canThread, canPin }) {
   const button = (action, label, glyph, extra = {}) =>
     h('button', { type: 'button', class: 'icon-button', 'aria-label': label, title: label, dataset: { action }, ...extra }, glyph);
   return h(
@@ -106,6 +106,8 @@ function actions(message, { mine, canManage }) {
     { class: 'message-actions', role: 'toolbar', 'aria-label': 'Message actions' },
     button('pick-reaction', 'Add a reaction', icon('smile'), { 'aria-haspopup': 'true' }),
     button('reply', 'Reply', icon('reply')),
+    canThread ? button('thread', 'Create a thread', icon('thread')) : null,
+    canPin ? (message.pinned ? button('unpin', 'Unpin', icon('pin')) : button('pin', 'Pin', icon('pin'))) : null,
     mine ? button('edit', 'Edit', icon('edit')) : null,
     mine || canManage ? button('delete', 'Delete', icon('trash')) : null,
   );
@@ -134,8 +136,9 @@ function editor(message) {
   );
 }
 
-/** The <li> of a message. options: grouped, guildId, editing, canManage, references(id). */
-export function renderMessage(message, { grouped, guildId, editing, canManage, references }) {
+/** The <li> of a message. options: grouped, guildId, editing, canManage, references(id),
+ *  canThread, canPin. */
+export function renderMessage(message, { grouped, guildId, editing, canManage, references, canThread = false, canPin = false }) {
   const mine = message.author.id === store.me?.id;
   const name = nameOf(message.author, guildId);
   const mentioned = !mine && store.mentionsMe(message);
@@ -162,12 +165,19 @@ export function renderMessage(message, { grouped, guildId, editing, canManage, r
     h(
       'div',
       { class: 'message-body' },
-      h('div', { class: grouped ? 'message-header visually-hidden' : 'message-header' }, h('span', { class: 'author', text: name }), ' ', time),
+      h(
+        'div',
+        { class: grouped ? 'message-header visually-hidden' : 'message-header' },
+        h('span', { class: 'author', text: name }),
+        ' ',
+        time,
+        message.pinned ? h('span', { class: 'pinned-mark', text: 'pinned' }) : null,
+      ),
       content,
       renderAttachments(message.attachments, (attachment) => openImage(attachment)),
       reactions(message),
     ),
-    actions(message, { mine, canManage }),
+    actions(message, { mine, canManage, canThread, canPin }),
   );
 }
 

@@ -15,11 +15,14 @@ import {
   toggleReaction,
 } from '../actions.js';
 import { h, scheduler } from '../dom.js';
+import { jumpToPresent, loadAround, loadNewer } from '../jump.js';
 import { toStored } from '../mentions.js';
-import { Permission, store } from '../store.js';
+import { canPin, setPinned } from '../pins.js';
+import { Permission, THREAD_TYPES, store } from '../store.js';
 import { icon } from './bits.js';
 import { confirmDeletion, showEditHistory } from './message-dialogs.js';
 import { continues, reactionPicker, renderMessage, renderPending } from './message-view.js';
+import { startThreadDialog } from './thread-dialogs.js';
 
 const LOAD_OLDER_PX = 300;
 const BOTTOM_SLACK_PX = 48;
@@ -31,8 +34,11 @@ function replySig(message, references) {
   return original === undefined ? 'loading' : original === null ? 'gone' : [original.content, original.author.id];
 }
 
+// <miaou-messages channel-id="..."> shows that channel (a thread in the side panel) without
+// a header of its own; without the attribute, the routed channel.
 class MiaouMessages extends HTMLElement {
   connectedCallback() {
+    this.fixedChannel = this.getAttribute('channel-id');
     this.elements = new Map(); // key -> {el, sig}
     this.references = new Map(); // message id -> message | null (deleted), for reply previews
     this.channelId = null;
@@ -92,7 +98,13 @@ class MiaouMessages extends HTMLElement {
     }, icon('members'));
     this.status = h('div', { class: 'history-status' });
     this.list = h('ol', { class: 'message-list', 'aria-label': 'Messages' });
-    this.scroller = h('div', { class: 'scroller' }, this.status, this.list);
+    this.present = h(
+      'div',
+      { class: 'history-present', hidden: true },
+      h('span', { class: 'muted', text: 'You are viewing older messages.' }),
+      h('button', { type: 'button', class: 'button small', text: 'Jump to present', onclick: () => jumpToPresent(this.channelId) }),
+    );
+    this.scroller = h('div', { class: 'scroller' }, this.status, this.list, this.present);
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     this.list.addEventListener('click', (event) => this.onClick(event));
     this.list.addEventListener('keydown', (event) => this.onKey(event));
@@ -104,16 +116,15 @@ class MiaouMessages extends HTMLElement {
       const item = event.target.closest('li.message');
       if (item) this.setFocusable(item);
     });
-    this.replaceChildren(
-      h(
-        'header',
-        { class: 'channel-header' },
-        h('button', { type: 'button', class: 'icon-button nav-toggle', 'aria-label': 'Open the guild and channel list', 'aria-expanded': 'false', 'data-toggles': 'nav', onclick: () => this.toggle('nav') }, icon('menu')),
-        h('div', { class: 'channel-heading' }, this.heading, this.topic),
-        this.membersButton,
-      ),
-      this.scroller,
+    const header = h(
+      'header',
+      { class: 'channel-header' },
+      h('button', { type: 'button', class: 'icon-button nav-toggle', 'aria-label': 'Open the guild and channel list', 'aria-expanded': 'false', 'data-toggles': 'nav', onclick: () => this.toggle('nav') }, icon('menu')),
+      h('div', { class: 'channel-heading' }, this.heading, this.topic),
+      h('miaou-channel-tools'),
+      this.membersButton,
     );
+    this.replaceChildren(...(this.fixedChannel ? [] : [header]), this.scroller);
   }
 
   toggle(panel) {
@@ -130,16 +141,28 @@ class MiaouMessages extends HTMLElement {
 
   open() {
     const { name, params } = store.route;
-    if (name !== 'channel' || params.channelId === this.channelId) return;
-    this.channelId = params.channelId;
+    const routed = name === 'channel' ? params.channelId : null;
+    const channelId = this.fixedChannel ?? routed;
+    const messageId = this.fixedChannel ? null : params.messageId;
+    if (!channelId) return;
+    if (channelId === this.channelId) {
+      if (messageId) this.jumpTo(messageId);
+      return;
+    }
+    this.channelId = channelId;
     this.editing = null;
     this.stick = true;
     this.focusKey = null;
+    this.highlight = messageId ?? null; // read around it, not the newest page
     this.resetElements();
     this.renderHeader();
     this.render();
-    loadHistory(this.channelId).then(() => this.viewed());
-    this.viewed();
+    if (messageId) {
+      this.jumpTo(messageId);
+    } else {
+      loadHistory(this.channelId).then(() => this.viewed());
+      this.viewed();
+    }
   }
 
   resetElements() {
@@ -155,17 +178,18 @@ class MiaouMessages extends HTMLElement {
 
   renderHeader() {
     const channel = this.channel;
-    this.heading.textContent = channel ? `# ${channel.name}` : '';
+    this.heading.textContent = store.channelTitle(channel);
     this.topic.textContent = channel?.topic ?? '';
     this.topic.hidden = !channel?.topic;
-    this.list.setAttribute('aria-label', channel ? `Messages in #${channel.name}` : 'Messages');
+    this.list.setAttribute('aria-label', channel ? `Messages in ${store.channelRef(channel)}` : 'Messages');
   }
 
   // -- rendering ----------------------------------------------------------------------------
   render() {
-    if (!this.channelId || !store.ready) return;
+    // No channel: it went (deleted, or hidden from me); the app replaces this view.
+    if (!this.channelId || !store.ready || !this.channel) return;
     const history = store.history(this.channelId);
-    if (!history.loaded && !history.loading) {
+    if (!history.loaded && !history.loading && !this.highlight) {
       // Forgotten since it was shown (a stream that may have missed events): read again.
       loadHistory(this.channelId).then(() => this.viewed());
     }
@@ -173,10 +197,18 @@ class MiaouMessages extends HTMLElement {
     this.renderStatus(history);
     const guildId = this.guildId;
     const canManage = guildId ? store.can(guildId, Permission.MANAGE_MESSAGES) : false;
+    const inThread = THREAD_TYPES.has(this.channel?.type);
+    const canThread = Boolean(guildId) && !inThread && store.canIn(this.channelId, Permission.CREATE_PUBLIC_THREADS);
+    const pinnable = canPin(this.channelId);
     const references = (id) => this.reference(id);
     const desired = [];
     let previous = null;
     for (const message of history.items) {
+      // The node sends a reply's quote with it (null once deleted): no fetch needed.
+      const quotedId = message.message_reference?.message_id;
+      if (quotedId && message.referenced_message !== undefined && !this.references.has(quotedId)) {
+        this.references.set(quotedId, message.referenced_message);
+      }
       const grouped = continues(previous, message);
       previous = message;
       const editing = this.editing === message.id;
@@ -190,8 +222,11 @@ class MiaouMessages extends HTMLElement {
         canManage,
         store.displayName(message.author.id, guildId),
         replySig(message, references),
+        message.pinned,
+        canThread,
+        pinnable,
       ]);
-      desired.push(this.element(message.id, sig, () => renderMessage(message, { grouped, guildId, editing, canManage, references })));
+      desired.push(this.element(message.id, sig, () => renderMessage(message, { grouped, guildId, editing, canManage, references, canThread, canPin: pinnable })));
     }
     for (const pending of history.pending) {
       const sig = `${pending.state}:${pending.error}`;
@@ -199,7 +234,11 @@ class MiaouMessages extends HTMLElement {
     }
     this.patch(desired);
     this.rove();
-    if (this.keepPosition) {
+    this.present.hidden = !history.detached;
+    if (this.highlight && this.elements.has(this.highlight)) {
+      this.showJumped(this.highlight);
+      this.highlight = null;
+    } else if (this.keepPosition) {
       this.keepPosition = false;
       this.scroller.scrollTop = before.top + (this.scroller.scrollHeight - before.height);
     } else if (this.stick) {
@@ -215,8 +254,10 @@ class MiaouMessages extends HTMLElement {
     if (history.loading || !history.loaded) {
       this.status.replaceChildren(h('p', { class: 'muted', role: 'status', text: 'Loading messages…' }));
     } else if (!history.hasMore) {
+      const title = store.channelRef(channel);
+      const what = THREAD_TYPES.has(channel?.type) ? 'thread' : channel?.guild_id ? 'channel' : 'conversation';
       this.status.replaceChildren(
-        h('div', { class: 'channel-start' }, h('h2', { text: `Welcome to #${channel?.name ?? ''}` }), h('p', { class: 'muted', text: 'This is the beginning of the channel.' })),
+        h('div', { class: 'channel-start' }, h('h2', { text: `Welcome to ${title}` }), h('p', { class: 'muted', text: `This is the beginning of the ${what}.` })),
       );
     } else {
       this.status.replaceChildren(h('button', { type: 'button', class: 'button small', text: 'Load older messages', onclick: () => loadOlder(this.channelId) }));
@@ -269,7 +310,8 @@ class MiaouMessages extends HTMLElement {
     }
   }
 
-  /** Reply previews: the original from history, else fetched once. */
+  /** Reply previews: the original from history, else the quote sent with the reply, else
+   *  fetched once. */
   reference(id) {
     const loaded = store.history(this.channelId).byId.get(id);
     if (loaded) return loaded;
@@ -290,8 +332,10 @@ class MiaouMessages extends HTMLElement {
 
   onScroll() {
     const { scrollTop, scrollHeight, clientHeight } = this.scroller;
-    this.stick = scrollHeight - scrollTop - clientHeight < BOTTOM_SLACK_PX;
+    const history = store.histories.get(this.channelId);
+    this.stick = scrollHeight - scrollTop - clientHeight < BOTTOM_SLACK_PX && !history?.detached;
     if (scrollTop < LOAD_OLDER_PX) loadOlder(this.channelId);
+    if (history?.detached && scrollHeight - scrollTop - clientHeight < LOAD_OLDER_PX) loadNewer(this.channelId);
   }
 
   // -- keyboard -----------------------------------------------------------------------------
@@ -380,6 +424,13 @@ class MiaouMessages extends HTMLElement {
       case 'jump':
         this.jumpTo(button.dataset.target);
         break;
+      case 'thread':
+        startThreadDialog(this.channelId, message);
+        break;
+      case 'pin':
+      case 'unpin':
+        setPinned(this.channelId, message.id, action === 'pin');
+        break;
       default:
         break;
     }
@@ -461,17 +512,38 @@ class MiaouMessages extends HTMLElement {
     showEditHistory(this.channelId, this.guildId, message);
   }
 
-  jumpTo(id) {
-    const el = this.elements.get(id)?.el;
-    if (!el) {
-      store.toast('The original message is further up: scroll up to load it.');
+  /** Show a message, highlighted: loaded, or read `around` it (a search hit, a link). */
+  async jumpTo(id) {
+    this.stick = false;
+    if (this.elements.has(id)) {
+      this.showJumped(id);
       return;
     }
+    const channelId = this.channelId;
+    this.highlight = id;
+    try {
+      const found = await loadAround(channelId, id);
+      if (!found && channelId === this.channelId) {
+        this.highlight = null;
+        store.toast('That message is gone.');
+      }
+    } catch (error) {
+      store.toast(`Could not show that message: ${error.message}`);
+    }
+    if (channelId === this.channelId) {
+      this.update();
+      this.viewed();
+    }
+  }
+
+  showJumped(id) {
+    const el = this.elements.get(id)?.el;
+    if (!el) return;
     this.stick = false;
     el.scrollIntoView({ block: 'center' });
     el.focus({ preventScroll: true });
-    el.classList.add('flash');
-    setTimeout(() => el.classList.remove('flash'), 1600);
+    el.classList.add('flash', 'jumped');
+    setTimeout(() => el.classList.remove('flash'), 2400);
   }
 }
 
