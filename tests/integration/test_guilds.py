@@ -161,16 +161,36 @@ async def test_role_hierarchy(world: World) -> None:
     assert low["id"] not in [r["id"] for r in await world["member"].roles(gid)]
 
 
+async def test_role_events_keep_a_copy_of_the_roles_current(world: World, recorded) -> None:
+    """Creating or deleting a role moves the roles above it by one: each moved role gets
+    GUILD_ROLE_UPDATE, so a snapshot plus the events equals a fresh read."""
+    gid = world.guild["id"]
+    copy = {r["id"]: r for r in await world["owner"].roles(gid)}
+    recorded.clear()
+    first = await world["owner"].create_role(gid, "first")
+    await world["owner"].create_role(gid, "second")
+    await world["owner"].delete_role(gid, first["id"])
+    for event in recorded:
+        if event.type in ("GUILD_ROLE_CREATE", "GUILD_ROLE_UPDATE"):
+            copy[event.payload["role"]["id"]] = event.payload["role"]
+        elif event.type == "GUILD_ROLE_DELETE":
+            del copy[event.payload["role_id"]]
+    assert copy == {r["id"]: r for r in await world["owner"].roles(gid)}
+    assert world.admin_role in copy  # a role of the world, moved twice on the way
+
+
 async def test_kick_and_ban_follow_the_hierarchy(world: World) -> None:
     gid = world.guild["id"]
     await expect(403, "missing_permissions", world["member"].kick(gid, world.ids["mod"]))
     await expect(403, "target_hierarchy", world["mod"].kick(gid, world.ids["admin"]))
     await expect(403, "target_is_owner", world["admin"].ban(gid, world.ids["owner"]))
     await expect(403, "target_is_self", world["mod"].kick(gid, world.ids["mod"]))
-    await world["mod"].kick(gid, world.ids["member"], reason="spam")
+    # The reason travels URL-encoded (Discord's rule): any text, "%" included, survives.
+    reason = "spam 🐟 100% sûr"
+    await world["mod"].kick(gid, world.ids["member"], reason=reason)
     await expect(404, "unknown_guild", world["member"].guild(gid))
     entry = (await world["owner"].audit_log(gid, action_type=20))[0]
-    assert (entry["target_id"], entry["reason"]) == (world.ids["member"], "spam")
+    assert (entry["target_id"], entry["reason"]) == (world.ids["member"], reason)
 
 
 async def test_ban_removes_access_at_once_and_blocks_rejoining(world: World) -> None:

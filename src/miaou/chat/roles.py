@@ -111,6 +111,7 @@ class RoleService:
                 reason=reason,
             )  # fmt: skip
             events.append(self._event("GUILD_ROLE_CREATE", guild_id, role))
+            await self._moved(conn, events, guild_id, 2)
         return role
 
     async def _row(self, conn: AsyncConnection, guild_id: int, role_id: int | None) -> Row[Any]:
@@ -193,6 +194,7 @@ class RoleService:
                     {"guild_id": str(guild_id), "role_id": str(row.id)},
                 )
             )  # fmt: skip
+            await self._moved(conn, events, guild_id, row.position)
 
     async def reorder(self, user_id: int, guild_id: int, moves: list[RolePosition]) -> list[Role]:
         """Move roles; every role moved, and every target position, must be below the actor."""
@@ -226,6 +228,19 @@ class RoleService:
             for role in result:
                 events.append(self._event("GUILD_ROLE_UPDATE", guild_id, role))
         return result
+
+    async def _moved(
+        self, conn: AsyncConnection, events: list[Any], guild_id: int, from_position: int
+    ) -> None:
+        """GUILD_ROLE_UPDATE for the roles a create or delete shifted by one (those now at
+        ``from_position`` and above): clients keep positions from events."""
+        moved = await conn.execute(
+            select(roles)
+            .where(roles.c.guild_id == guild_id, roles.c.position >= from_position)
+            .order_by(roles.c.position, roles.c.id)
+        )
+        for row in moved.all():
+            events.append(self._event("GUILD_ROLE_UPDATE", guild_id, role_view(row)))
 
     def _event(self, type_: str, guild_id: int, role: Role) -> Any:
         return self.outbox.event(

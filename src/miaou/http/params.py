@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from litestar import Request
 from litestar.di import NamedDependency
@@ -34,6 +35,8 @@ def query_id(text: str | None, name: str) -> int | None:
 
 
 def audit_reason(request: AnyRequest) -> str | None:
-    """Discord's ``X-Audit-Log-Reason`` header, cut to the stored length."""
+    """Discord's ``X-Audit-Log-Reason`` header, URL-encoded UTF-8 as Discord has it (a
+    header value cannot carry most of Unicode, and browsers refuse to send it), decoded
+    and cut to the stored length."""
     reason = request.headers.get("x-audit-log-reason")
-    return reason[:512] if reason else None
+    return unquote(reason, errors="replace")[:512] if reason else None

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 JSON = dict[str, Any]
 
 
-def _reason(reason: str | None) -> dict[str, str] | None:
-    return {"x-audit-log-reason": reason} if reason else None
+def audit_header(reason: str | None) -> dict[str, str] | None:
+    """The header carrying ``reason``, URL-encoded (any text survives a header)."""
+    return {"x-audit-log-reason": quote(reason, safe="")} if reason else None
 
 
 class ChatCalls:
@@ -44,7 +46,7 @@ class ChatCalls:
 
     async def update_guild(self, guild_id: str, *, reason: str | None = None, **fields: Any) -> Any:
         return await self._json(
-            "PATCH", f"/api/v1/guilds/{guild_id}", json=fields, headers=_reason(reason)
+            "PATCH", f"/api/v1/guilds/{guild_id}", json=fields, headers=audit_header(reason)
         )
 
     async def delete_guild(self, guild_id: str) -> None:
@@ -67,7 +69,7 @@ class ChatCalls:
     ) -> Any:
         return await self._json(
             "POST", f"/api/v1/guilds/{guild_id}/channels", json={"name": name, **fields},
-            headers=_reason(reason),
+            headers=audit_header(reason),
         )  # fmt: skip
 
     async def channel(self, channel_id: str) -> Any:
@@ -133,7 +135,7 @@ class ChatCalls:
 
     async def kick(self, guild_id: str, user_id: str, *, reason: str | None = None) -> None:
         await self._json(
-            "DELETE", f"/api/v1/guilds/{guild_id}/members/{user_id}", headers=_reason(reason)
+            "DELETE", f"/api/v1/guilds/{guild_id}/members/{user_id}", headers=audit_header(reason)
         )
 
     async def ban(self, guild_id: str, user_id: str, *, reason: str | None = None,
@@ -225,7 +227,7 @@ class ChatCalls:
             image = f"data:{content_type};base64,{base64.b64encode(image).decode()}"
         return await self._json(
             "POST", f"/api/v1/guilds/{guild_id}/emojis",
-            json={"name": name, "image": image, **fields}, headers=_reason(reason),
+            json={"name": name, "image": image, **fields}, headers=audit_header(reason),
         )  # fmt: skip
 
     async def edit_emoji(
@@ -233,14 +235,14 @@ class ChatCalls:
     ) -> Any:
         return await self._json(
             "PATCH", f"/api/v1/guilds/{guild_id}/emojis/{emoji_id}", json=fields,
-            headers=_reason(reason),
+            headers=audit_header(reason),
         )  # fmt: skip
 
     async def delete_emoji(
         self, guild_id: str, emoji_id: str, *, reason: str | None = None
     ) -> None:
         await self._json(
-            "DELETE", f"/api/v1/guilds/{guild_id}/emojis/{emoji_id}", headers=_reason(reason)
+            "DELETE", f"/api/v1/guilds/{guild_id}/emojis/{emoji_id}", headers=audit_header(reason)
         )
 
     async def emoji_image(self, emoji_id: str) -> httpx.Response:

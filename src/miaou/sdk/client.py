@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from miaou.sdk.chat import ChatCalls
+from miaou.sdk.chat import ChatCalls, audit_header
 from miaou.sdk.errors import ApiError, GatewayAuthError, RateLimitedError
 from miaou.sdk.gateway import GatewayClient, gateway_url
 from miaou.sdk.models import (
@@ -268,7 +268,7 @@ class Client(ChatCalls, TrackCalls):
         await self.request(
             "DELETE",
             f"/api/v1/channels/{channel_id}/messages/{message_id}",
-            headers={"x-audit-log-reason": reason} if reason else None,
+            headers=audit_header(reason),
         )
 
     async def message_versions(self, channel_id: str, message_id: str) -> list[MessageVersion]:
