@@ -60,6 +60,29 @@ async def test_ids_are_strings_and_users_are_public_to_members(make_client) -> N
     assert bad.value.status == 404
 
 
+async def test_a_user_is_found_by_exact_username(make_client, node) -> None:
+    alice, bob = make_client(), make_client()
+    a = await alice.register("Alice", PASSWORD)
+    await bob.register("bob", PASSWORD)
+    for asked in ("alice", "ALICE", " Alice ", "\uff21\uff4c\uff49\uff43\uff45"):
+        found = await bob.user_named(asked)
+        assert (found.id, found.username) == (a.user.id, "Alice")
+    for asked in ("ali", "nobody"):  # no prefix search
+        with pytest.raises(ApiError) as missing:
+            await bob.user_named(asked)
+        assert (missing.value.status, missing.value.code) == (404, "unknown_user")
+    with pytest.raises(ApiError) as bad:
+        await bob.user_named("x" * 65)
+    assert bad.value.status == 400
+    with pytest.raises(ApiError) as anonymous:
+        await make_client().user_named("alice")
+    assert anonymous.value.status == 401
+    await node.node.accounts.set_disabled("alice", True)
+    with pytest.raises(ApiError) as disabled:
+        await bob.user_named("alice")
+    assert disabled.value.status == 404
+
+
 @pytest.mark.parametrize("name", ["ALICE", "alice", "\uff21\uff4c\uff49\uff43\uff45"])
 async def test_duplicate_usernames_refused_ignoring_case_and_width(make_client, name) -> None:
     await make_client().register("Alice", PASSWORD)

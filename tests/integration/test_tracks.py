@@ -331,15 +331,19 @@ async def test_visibility_rules_through_the_api(node, artist, make_client, tmp_p
             with pytest.raises(ApiError) as refused:
                 await viewer.track(hidden["id"])
             assert (refused.value.status, refused.value.code) == (404, "unknown_track")
-    secret = unlisted["secret_url"].split("secret=")[1]
-    assert (await anonymous.track(unlisted["id"], secret=secret))["id"] == unlisted["id"]
-    # Only the owner is handed the secret link.
-    assert (await anonymous.track(unlisted["id"], secret=secret))["secret_url"] is None
+    secret = unlisted["secret"]
+    assert unlisted["secret_url"].endswith(f"?secret={secret}")
+    seen = await anonymous.track(unlisted["id"], secret=secret)
+    assert seen["id"] == unlisted["id"]
+    # Only the owner is handed the secret link; everyone sees whose track it is.
+    assert seen["secret_url"] is None and seen["secret"] is None
+    assert seen["owner"] == {"id": artist.id, "username": "artist", "display_name": None}
     await artist.client.share_track(private["id"], fan.id)
     assert (await fan.client.track(private["id"]))["id"] == private["id"]
 
-    listed = {t["id"] for t in await anonymous.tracks()}
-    assert listed == {public["id"]}
+    listed = {t["id"]: t for t in await anonymous.tracks()}
+    assert list(listed) == [public["id"]]
+    assert listed[public["id"]]["owner"]["username"] == "artist"
     assert {t["id"] for t in await fan.client.tracks()} == {public["id"], private["id"]}
     assert len(await artist.client.tracks(owner=artist.id)) == 4
     with pytest.raises(ApiError) as refused:

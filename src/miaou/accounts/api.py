@@ -25,13 +25,14 @@ from miaou.accounts.models import (
     User,
 )
 from miaou.accounts.service import Principal
-from miaou.errors import Forbidden
+from miaou.errors import Forbidden, InvalidInput
 from miaou.http.auth import client_ip, node_of, principal, user_agent
 from miaou.http.params import path_id
 
 AnyRequest = Request[Any, Any, Any]
 # Password guessing and account creation get the strict per-IP bucket.
 AUTH_LIMITED = {"rate_limit": "auth"}
+USERNAME_QUERY_MAX = 64  # longer than any username (32), short of anything abusive
 
 
 class AuthController(Controller):
@@ -103,6 +104,19 @@ class UsersController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
     dependencies = {"who": principal}
+
+    @get("/", summary="Find a user by exact username (to share with or message them)")
+    async def find(
+        self, request: AnyRequest, who: NamedDependency[Principal], username: FromQuery[str]
+    ) -> User:
+        """`username` is compared as at login (case-insensitive); 404 `unknown_user`. No
+        prefix search: knowing a name is what finds someone."""
+        if not 1 <= len(username) <= USERNAME_QUERY_MAX:
+            raise InvalidInput(
+                "Invalid username.",
+                errors={"username": [f"must be 1 to {USERNAME_QUERY_MAX} characters"]},
+            )
+        return await node_of(request).accounts.user_named(username)
 
     @get("/@me", summary="My account")
     async def me(self, request: AnyRequest, who: NamedDependency[Principal]) -> Me:

@@ -326,6 +326,15 @@ class AccountService:
             raise NotFound("No such user.", code="unknown_user")
         return user_view(row)
 
+    async def user_named(self, username: str) -> User:
+        """The user of this exact username (compared as at login: case and compatibility
+        forms folded); disabled accounts are not found. 404 ``unknown_user``."""
+        async with self.db.read() as conn:
+            row = await store.user_by_key(conn, username_key(username.strip()))
+        if row is None or row.disabled_at is not None:
+            raise NotFound("No such user.", code="unknown_user")
+        return user_view(row)
+
     # -- administration (CLI) -----------------------------------------------------------
     async def list_users(self, *, after: int = 0, limit: int = 100) -> list[Row[Any]]:
         async with self.db.read() as conn:

@@ -151,6 +151,14 @@ class MediaUrls(msgspec.Struct, kw_only=True):
     expires_at: int | None = None  # Unix ms
 
 
+class TrackOwner(msgspec.Struct, kw_only=True):
+    """Who a track is by, as a listing shows it."""
+
+    id: str
+    username: str
+    display_name: str | None
+
+
 class Track(msgspec.Struct, kw_only=True):
     id: str
     owner_id: str
@@ -182,9 +190,11 @@ class Track(msgspec.Struct, kw_only=True):
     plays: int
     created_at: int
     updated_at: int
+    owner: TrackOwner | None = None
     cover: dict[str, str] | None = None  # size -> URL
     media: MediaUrls | None = None  # when ready and the viewer may play it
     processing: Processing | None = None  # the owner only
+    secret: str | None = None  # the owner only, for unlisted tracks: the link's key
     secret_url: str | None = None  # the owner only, for unlisted tracks
     error: str | None = None  # the owner only, when processing failed
 

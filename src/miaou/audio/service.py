@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from miaou.audio.models import (
     Processing,
     Track,
     TrackCreate,
+    TrackOwner,
     TrackUpdate,
 )
 from miaou.audio.shares import TrackShares
@@ -275,10 +276,14 @@ class TrackService:
         now = self.clock()
         async with self.db.read() as conn:
             row = await track_store.visible_track(conn, track_id, viewer, now, secret)
-        return await self.view(row, viewer)
+            owners = await track_store.owners(conn, [row])
+        return await self.view(row, viewer, owners)
 
-    async def view(self, row: Row[Any], viewer: int | None) -> Track:
+    async def view(
+        self, row: Row[Any], viewer: int | None, owners: Mapping[int, TrackOwner]
+    ) -> Track:
         track = track_view(row)
+        track.owner = owners.get(row.owner_id)
         if row.cover_80 is not None:
             track.cover = {str(size): self.cover_url(row, size) for size in COVER_SIZES}
         if row.playable_version is not None and self.media_urls is not None:
@@ -286,6 +291,7 @@ class TrackService:
         if viewer is None or viewer != row.owner_id:
             return track
         if row.visibility == "unlisted":
+            track.secret = row.secret
             track.secret_url = f"/api/v1/tracks/{row.id}?secret={row.secret}"
         if row.state == "processing":
             job = await self.jobs.latest_for(subject_of(row.id))
@@ -307,7 +313,8 @@ class TrackService:
         now = self.clock()
         async with self.db.read() as conn:
             rows = await track_store.list_tracks(conn, viewer, now, **filters)
-        return [await self.view(row, viewer) for row in rows]
+            owners = await track_store.owners(conn, rows)
+        return [await self.view(row, viewer, owners) for row in rows]
 
     # -- editing --------------------------------------------------------------------------
     async def update(self, owner_id: int, track_id: int, body: TrackUpdate) -> Track:

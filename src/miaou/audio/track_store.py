@@ -6,14 +6,16 @@ A track the viewer may not see is answered exactly like a track that does not ex
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from miaou.audio.models import Loudness, Track, TrackAccess, can_see
+from miaou.audio.models import Loudness, Track, TrackAccess, TrackOwner, can_see
 from miaou.audio.tables import track_files, track_shares, tracks
+from miaou.db.metadata import users
 from miaou.errors import NotFound
 
 LIST_LIMIT_MAX = 100
@@ -70,6 +72,19 @@ async def version_files(conn: AsyncConnection, track_id: int, version: int) -> l
         track_files.c.track_id == track_id, track_files.c.version == version
     )
     return list((await conn.execute(statement)).all())
+
+
+async def owners(conn: AsyncConnection, rows: Iterable[Row[Any]]) -> dict[int, TrackOwner]:
+    """Who the tracks of ``rows`` are by, by user id."""
+    wanted = {row.owner_id for row in rows}
+    if not wanted:
+        return {}
+    columns = users.c.id, users.c.username, users.c.display_name
+    found = await conn.execute(select(*columns).where(users.c.id.in_(wanted)))
+    return {
+        row.id: TrackOwner(id=str(row.id), username=row.username, display_name=row.display_name)
+        for row in found
+    }
 
 
 def tag_list(text: str) -> list[str]:

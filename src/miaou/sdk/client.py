@@ -165,6 +165,11 @@ class Client(ChatCalls, TrackCalls):
     async def user(self, user_id: str) -> User:
         return await self._get(f"/api/v1/users/{user_id}", User)
 
+    async def user_named(self, username: str) -> User:
+        """The user of this exact username (case-insensitive)."""
+        response = await self.request("GET", "/api/v1/users", params={"username": username})
+        return msgspec.convert(response.json(), User)
+
     # -- administration -----------------------------------------------------------------
     async def create_invite(
         self, *, max_uses: int | None = None, expires_in: int | None = None
