@@ -55,6 +55,11 @@ export function user(userId) {
   return api.get(`/users/${enc(userId)}`);
 }
 
+/** The user of this exact username (case-insensitive); ApiError unknown_user if none. */
+export function userNamed(username) {
+  return api.get(`/users?username=${enc(username)}`);
+}
+
 const names = new Map(); // user id -> Promise of a display name (for bylines)
 
 /** A user's display name, read once per page load. */

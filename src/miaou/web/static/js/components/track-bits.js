@@ -32,6 +32,7 @@ export const VISIBILITY_TEXT = {
 /** Who made it: the artist tag, else the uploader's name if this client knows it. */
 export function byline(track) {
   if (track.artist) return track.artist;
+  if (track.owner) return track.owner.display_name || track.owner.username;
   if (track.owner_id === store.me?.id) return store.me.display_name || store.me.username;
   const user = store.users.get(track.owner_id);
   return user ? user.display_name || user.username : null;

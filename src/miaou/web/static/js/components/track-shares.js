@@ -1,8 +1,7 @@
 // Who a private track is shared with: the list (names read from the node), remove, and
-// add someone by user id or by the username of someone this client knows (a member of
-// a guild you share: the node has no lookup by username; docs/web.md).
+// add someone by user id or by username (known here, else looked up on the node).
 
-import { share, shares, unshare, user } from '../audio/tracks-api.js';
+import { share, shares, unshare, user, userNamed } from '../audio/tracks-api.js';
 import { h } from '../dom.js';
 import { store } from '../store.js';
 
@@ -82,13 +81,11 @@ export function sharesSection(track) {
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const userId = resolveUser(who.value);
-    if (!userId) {
-      status.textContent = `No one called “${who.value.trim()}” here: use their user id, or their username if you share a guild.`;
-      return;
-    }
+    const named = who.value.trim().replace(/^@/, '');
+    if (!named) return;
     add.disabled = true;
     try {
+      const userId = resolveUser(named) ?? (await userNamed(named)).id;
       await share(track.id, userId);
       status.textContent = `Shared with ${await nameOf(userId)}.`;
       who.value = '';
