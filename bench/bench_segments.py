@@ -29,7 +29,8 @@ set 20 s): with a segment every 6 s, a 5 s keep-alive closes each listener's con
 before its next request.
 
     python -m bench segments    # MIAOU_BENCH_LISTENERS=1000,5000  MIAOU_BENCH_SECONDS=30
-                                # MIAOU_BENCH_PYSPY=/tmp/seg.txt: py-spy (raw) of the node
+                                # MIAOU_BENCH_PYSPY=/tmp/seg.txt: py-spy (raw; the venv's or
+                                # the one on PATH) of the node
                                 # during its window at the largest N
 """
 
@@ -484,12 +485,13 @@ async def sleep_until(moment: float) -> None:
 def pyspy(pid: int | None) -> Iterator[None]:
     """py-spy (raw, 200 Hz, non-blocking) on ``pid`` for the window, into PYSPY; our own
     subprocess, waited for (it stops after its duration)."""
-    binary = Path(sys.executable).parent / "py-spy"
-    if pid is None or not PYSPY or not binary.exists():
+    found = Path(sys.executable).parent / "py-spy"
+    binary = str(found) if found.exists() else shutil.which("py-spy")
+    if pid is None or not PYSPY or binary is None:
         yield
         return
     seconds = str(max(1, int(min(20.0, SECONDS))))
-    command = [str(binary), "record", "-p", str(pid), "-d", seconds, "-r", "200", "-f", "raw",
+    command = [binary, "record", "-p", str(pid), "-d", seconds, "-r", "200", "-f", "raw",
                "-o", PYSPY, "--nonblocking"]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

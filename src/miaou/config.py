@@ -94,6 +94,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # A URL prefix that nginx maps to the media directory (``internal``): media answers
     # then carry ``X-Accel-Redirect`` and nginx sends the bytes. Empty: the node sends them.
     media_accel_redirect: str = ""
+    # Bytes of repeat-requested HLS segments each process keeps in memory, answered without
+    # reading their files (``miaou.audio.segment_cache``); 0 turns that off.
+    media_memory_cache_bytes: int = 64 * 1_048_576
     # Background jobs (track processing): whether ``miaou serve`` runs them (turn off when
     # ``miaou worker`` processes do), CPU processes at once, and a job's lease.
     jobs_in_serve: bool = True
@@ -195,6 +198,8 @@ def _validate(settings: Settings) -> Settings:
         and settings.media_accel_redirect.endswith("/")
     ):
         raise ConfigError("media_accel_redirect must be empty or a path like /_media/")
+    if not 0 <= settings.media_memory_cache_bytes <= 1 << 40:
+        raise ConfigError("media_memory_cache_bytes must be in 0..1099511627776 (0: off)")
     if not 1 <= settings.job_processes <= 64:
         raise ConfigError(f"job_processes must be in 1..64, got {settings.job_processes}")
     if not 10 <= settings.job_lease_seconds <= 3600:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 
 from miaou.app import Node
+from miaou.audio import segment_protocol
 from miaou.errors import ConfigError
 from miaou.gateway.transport import protocol_class
 
@@ -51,7 +52,8 @@ def uvicorn_config(node: Node) -> uvicorn.Config:
     return uvicorn.Config(
         node.asgi,
         loop="uvloop",
-        http="httptools",
+        # httptools' protocol, answering repeat HLS segment requests itself (segment_protocol).
+        http=segment_protocol.protocol_class(node),
         ws=protocol_class(node.gateway),  # the gateway's own protocol class (transport.py)
         ws_max_size=65_536,
         lifespan="on",

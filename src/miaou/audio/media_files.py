@@ -7,9 +7,10 @@ Content types come from the name, not the row, so nothing but audio, playlists a
 waveforms ever leaves these routes whatever a row says.
 
 Answers are the blob itself (single byte ranges, ETag = the sha256, through
-:mod:`miaou.http.ranges`), or, when ``media_accel_redirect`` is set, an empty answer with
-the same headers and ``X-Accel-Redirect`` naming the blob, so that nginx sends the bytes
-(ranges included) without a Python process copying them.
+:mod:`miaou.http.ranges`; 304 to an ``If-None-Match`` naming it), or, when
+``media_accel_redirect`` is set, an empty answer with the same headers and
+``X-Accel-Redirect`` naming the blob, so that nginx sends the bytes (ranges included)
+without a Python process copying them.
 """
 
 from __future__ import annotations
@@ -111,6 +112,16 @@ def cache_control(name: str, *, pinned: bool, seconds_left: int | None) -> str:
 
 
 # -- lookups (built once: miaou.db.keyed says why) --------------------------------------------
+def _public_track() -> tuple[Any, ...]:
+    """The track ``track_id`` is public, released (at ``now``) and playable."""
+    return (
+        tracks.c.id == bindparam("track_id"),
+        tracks.c.visibility == "public",
+        tracks.c.playable_version.is_not(None),
+        or_(tracks.c.release_at.is_(None), tracks.c.release_at <= bindparam("now")),
+    )
+
+
 def _public_file(version: Any) -> Any:
     """The sha256 of a file of a public, released, playable track, outer-joined so that a
     row with a NULL hash means "the track is there, the file is not"."""
@@ -122,17 +133,22 @@ def _public_file(version: Any) -> Any:
     return (
         select(track_files.c.sha256)
         .select_from(tracks.outerjoin(track_files, on))
-        .where(
-            tracks.c.id == bindparam("track_id"),
-            tracks.c.visibility == "public",
-            tracks.c.playable_version.is_not(None),
-            or_(tracks.c.release_at.is_(None), tracks.c.release_at <= bindparam("now")),
-        )
+        .where(*_public_track())
     )
 
 
 _CURRENT = _public_file(tracks.c.playable_version)
 _PINNED = _public_file(bindparam("version"))
+# The files among ``names`` of a pinned version of a public track (``refresh_public``).
+_PINNED_NAMES = (
+    select(track_files.c.name, track_files.c.sha256)
+    .select_from(tracks.join(track_files, track_files.c.track_id == tracks.c.id))
+    .where(
+        *_public_track(),
+        track_files.c.version == bindparam("version"),
+        track_files.c.name.in_(bindparam("names", expanding=True)),
+    )
+)
 _SIGNED = select(track_files.c.sha256).where(
     track_files.c.track_id == bindparam("track_id"),
     track_files.c.version == bindparam("version"),
@@ -177,6 +193,26 @@ def cached_public(db: Database, track_id: int, version: int, name: str) -> str |
     return _cache(db).get(("public", track_id, version, name))
 
 
+def public_lookup(db: Database, track_id: int, version: int, name: str) -> tuple[float, str] | None:
+    """The cached lookup of a pinned public file, fresh or expired: (when it expires in
+    ``lookup_clock`` seconds, the blob). The fast paths read the expiry to have lookups
+    asked again (``refresh_public``) before they run out."""
+    return _cache(db).entries.get(("public", track_id, version, name))
+
+
+async def refresh_public(
+    db: Database, track_id: int, version: int, names: list[str], now_ms: int
+) -> None:
+    """Ask the lookups of files of one pinned version again, in one query: the files still
+    found get a new lifetime; the others are left to run out."""
+    params = {"track_id": track_id, "version": version, "names": names, "now": now_ms}
+    async with db.read() as conn:
+        rows = (await conn.execute(_PINNED_NAMES, params)).all()
+    cache = _cache(db)
+    for row in rows:
+        cache.put(("public", track_id, version, row.name), str(row.sha256))
+
+
 async def public_file(
     db: Database, track_id: int, name: str, now_ms: int, version: int | None = None
 ) -> str:
@@ -218,6 +254,14 @@ async def granted_file(db: Database, track_id: int, version: int, name: str) -> 
 
 
 # -- answers --------------------------------------------------------------------------------
+def has_etag(if_none_match: str | None, sha256: str) -> bool:
+    """Whether an ``If-None-Match`` value names the blob (weak comparison, or ``*``)."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or f'"{sha256}"' in tags
+
+
 def accel_prefix(node: Node) -> str:
     """The nginx ``internal`` location mapped to the media directory, or "" (we serve)."""
     return node.settings.media_accel_redirect  # validated: "" or "/.../"
@@ -235,8 +279,13 @@ def media_response(
     media_type: str | None = None,
 ) -> Response[Any]:
     """The blob ``sha256`` as the file ``name`` (whose suffix gives the content type unless
-    ``media_type`` does), with byte ranges, or handed to nginx in X-Accel-Redirect mode."""
+    ``media_type`` does), with byte ranges, or handed to nginx in X-Accel-Redirect mode;
+    304 when ``If-None-Match`` names it."""
     media_type = media_type or content_type(name)
+    if has_etag(request.headers.get("if-none-match"), sha256):
+        # The client has these bytes (the ETag is their hash): RFC 9110 13.1.2.
+        validators = {"ETag": f'"{sha256}"', "Cache-Control": cache}
+        return Response(content=b"", status_code=304, headers=validators)
     prefix = accel_prefix(node)
     if not prefix:
         path = node.blobs.path(sha256)
