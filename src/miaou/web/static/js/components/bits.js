@@ -1,4 +1,5 @@
-// Small pieces shared by components: initials, colour numbers, count badges, avatars.
+// Small pieces shared by components: initials, colour numbers, count badges, avatars,
+// lists read afresh.
 
 import { h } from '../dom.js';
 
@@ -30,4 +31,19 @@ export function avatar(userId, name, status = null) {
     initials(name),
     status ? h('span', { class: `presence ${status}` }) : null,
   );
+}
+
+/** Read with `fetch` and show the answer with `render`; a failure is shown in `container`
+ *  instead. Of overlapping reads by one `owner` (a live event may ask again before the
+ *  last answer came), only the latest renders. */
+export async function showLatest(owner, container, fetch, render) {
+  const serial = (owner.readSerial = (owner.readSerial ?? 0) + 1);
+  let found;
+  try {
+    found = await fetch();
+  } catch (error) {
+    container.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: error.message }));
+    return;
+  }
+  if (serial === owner.readSerial) render(found);
 }

@@ -6,7 +6,7 @@ import { renderMarkdown } from '../markdown.js';
 import { canPin, pins, setPinned } from '../pins.js';
 import { navigate, channelPath } from '../router.js';
 import { store } from '../store.js';
-import { avatar } from './bits.js';
+import { avatar, showLatest } from './bits.js';
 import { markdownContext } from './message-view.js';
 import { panelHeader } from './panel-header.js';
 
@@ -24,16 +24,11 @@ class MiaouPins extends HTMLElement {
     this.off();
   }
 
-  async load() {
-    const serial = (this.serial = (this.serial ?? 0) + 1);
-    let found;
-    try {
-      found = await pins(this.channelId);
-    } catch (error) {
-      this.list.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: error.message }));
-      return;
-    }
-    if (serial !== this.serial) return; // a newer read is under way
+  load() {
+    return showLatest(this, this.list, () => pins(this.channelId), (found) => this.show(found));
+  }
+
+  show(found) {
     const channel = store.channels.get(this.channelId);
     const guildId = channel?.guild_id ?? null;
     const unpin = canPin(this.channelId);

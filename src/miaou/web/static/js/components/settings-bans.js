@@ -5,7 +5,7 @@
 import { h } from '../dom.js';
 import { bans, unban } from '../guild-admin.js';
 import { store } from '../store.js';
-import { avatar } from './bits.js';
+import { avatar, showLatest } from './bits.js';
 
 class MiaouSettingsBans extends HTMLElement {
   connectedCallback() {
@@ -28,20 +28,13 @@ class MiaouSettingsBans extends HTMLElement {
     this.off();
   }
 
-  async load() {
-    const serial = (this.serial = (this.serial ?? 0) + 1);
-    let found;
-    try {
-      found = await bans(this.guildId);
-    } catch (error) {
-      this.list.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: error.message }));
-      return;
-    }
-    if (serial !== this.serial) return;
-    this.list.replaceChildren(
-      found.length
-        ? h('ul', { class: 'settings-list', 'aria-label': 'Banned people' }, found.map((ban) => this.item(ban)))
-        : h('p', { class: 'muted', text: 'Nobody is banned.' }),
+  load() {
+    return showLatest(this, this.list, () => bans(this.guildId), (found) =>
+      this.list.replaceChildren(
+        found.length
+          ? h('ul', { class: 'settings-list', 'aria-label': 'Banned people' }, found.map((ban) => this.item(ban)))
+          : h('p', { class: 'muted', text: 'Nobody is banned.' }),
+      ),
     );
   }
 

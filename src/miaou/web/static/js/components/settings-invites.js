@@ -6,6 +6,7 @@ import { loadMembers } from '../actions.js';
 import { h, formatDateTime } from '../dom.js';
 import { createInvite, inviteUrl, invites, revokeInvite } from '../guild-admin.js';
 import { store } from '../store.js';
+import { showLatest } from './bits.js';
 import { field } from './forms.js';
 
 const MAX_AGES = [
@@ -72,17 +73,15 @@ class MiaouSettingsInvites extends HTMLElement {
     return form;
   }
 
-  async load() {
-    const serial = (this.serial = (this.serial ?? 0) + 1);
-    let list;
-    try {
+  load() {
+    const read = async () => {
       if (!store.members.has(this.guildId)) await loadMembers(this.guildId).catch(() => {});
-      list = await invites(this.guildId);
-    } catch (error) {
-      this.table.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: error.message }));
-      return;
-    }
-    if (serial !== this.serial) return;
+      return invites(this.guildId);
+    };
+    return showLatest(this, this.table, read, (list) => this.show(list));
+  }
+
+  show(list) {
     if (!list.length) {
       this.table.replaceChildren(h('p', { class: 'muted', text: 'No invite.' }));
       return;
