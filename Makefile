@@ -23,8 +23,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/miaou serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
+# Two test processes; a module's tests stay in one (its module-scoped fixtures are built once).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

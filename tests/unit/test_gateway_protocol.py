@@ -378,6 +378,9 @@ def test_a_frame_sent_with_the_request_is_read_after_the_handshake() -> None:
         (client_frame(Opcode.TEXT, b"x" * 60_000, fin=False)
          + client_frame(Opcode.CONT, b"x" * 10_000), 1009),  # fragments over the limit
     ],
+    # Masked frames are random bytes: named ids keep collection identical across processes.
+    ids=["lone-continuation", "text-inside-fragments", "unmasked", "bad-close-code",
+         "close-reason-not-utf8", "fragments-over-limit"],
 )  # fmt: skip
 def test_protocol_errors_fail_the_connection_with_their_code(wire: bytes, code: int) -> None:
     pair = Pair()
