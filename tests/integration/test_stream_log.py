@@ -47,6 +47,33 @@ async def test_positions_are_gapless_per_stream_and_published_with_the_events(
     ]
 
 
+async def test_an_event_that_follows_a_stream_is_stamped_with_where_it_starts(
+    db: Database,
+) -> None:
+    bus = MemoryBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    outbox = Outbox(db, bus)
+    async with outbox.write() as (_conn, events):
+        events += [event("guild:1", 1), event("guild:1", 2)]
+    async with outbox.write() as (_conn, events):
+        # Written in the same transaction: the head before it, so its own events count.
+        events.append(event("guild:1", 3))
+        events.append(outbox.event("GUILD_JOIN", "user:2", {"id": "1"}, follows="guild:1"))
+        # Not written here: its head as read; a stream with no event yet starts at 0.
+        events.append(outbox.event("CHANNEL_CREATE", "user:2", {"id": "9"}, follows="channel:9"))
+    with pytest.raises(TypeError, match="payload must be an object"):
+        async with outbox.write() as (_conn, events):
+            events.append(outbox.event("GUILD_JOIN", "user:2", ["1"], follows="guild:1"))
+    joined, created = seen[-2:]
+    assert joined.payload == {"id": "1", "follow": {"stream": "guild:1", "position": 2}}
+    assert created.payload == {"id": "9", "follow": {"stream": "channel:9", "position": 0}}
+    async with db.read() as conn:
+        stored = await log.read_after(conn, "user:2", 0, 2)
+    # The log keeps the stamped payload: a replay carries it too.
+    assert [msgspec.json.decode(s.payload)["follow"]["position"] for s in stored] == [2, 0]
+
+
 async def test_a_rolled_back_write_uses_no_position(db: Database) -> None:
     bus = MemoryBus()
     seen: list[Event] = []

@@ -161,6 +161,25 @@ def test_any_frame_order_delivers_each_stream_strictly_increasing(
 
 
 # -- resume ---------------------------------------------------------------------------------
+def test_a_followed_stream_starts_where_the_join_says() -> None:
+    state = identified({"user:7": 2, "guild:1": 10})
+    follow = {"id": "5", "follow": {"stream": "guild:5", "position": 41}}
+    state.on_frame(dispatch("GUILD_JOIN", 3, "user:7", follow))
+    # A stream already known keeps its own position.
+    state.on_frame(
+        dispatch("GUILD_JOIN", 4, "user:7", {"follow": {"stream": "guild:1", "position": 3}})
+    )
+    state.on_frame(
+        dispatch("GUILD_JOIN", 5, "user:7", {"follow": {"stream": "guild:6", "position": "x"}})
+    )
+    assert state.positions == {"user:7": 5, "guild:1": 10, "guild:5": 41}
+    state.on_connect()
+    (frame,) = sent(state.on_frame(hello(1000)))
+    assert frame["d"]["positions"]["guild:5"] == 41  # a RESUME asks for what came after
+    state.on_frame(dispatch("MESSAGE_CREATE", 42, "guild:5"))
+    assert state.positions["guild:5"] == 42 and state.duplicates == 0
+
+
 def test_reconnect_resumes_with_the_positions() -> None:
     state = identified({"guild:1": 10, "user:7": 2})
     state.on_frame(dispatch("MESSAGE_CREATE", 12, "guild:1"))

@@ -24,6 +24,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     payload: Any
     origin: str = "local"
     position: int | None = None
+    #: A stream the recipients follow from this event on (a guild joined, a DM opened).
+    #: The log stamps the payload with where it starts (``miaou.bus.log.append``).
+    follows: str | None = None
 
 
 class Subscription(Protocol):

@@ -14,6 +14,12 @@ updated in that transaction:
 
 Heads are updated in sorted stream order, so two transactions touching the same streams
 cannot deadlock on them. Events are kept ``retention`` long (:func:`prune`); the heads stay.
+
+An event that makes its recipients follow another stream (``Event.follows``: GUILD_CREATE,
+GUILD_JOIN, a DM's CHANNEL_CREATE) gets ``"follow": {"stream", "position"}`` in its payload:
+the followed stream's head before this transaction. Its events after that position are the
+ones the recipients may not have: a gateway session replays them when it starts following,
+and a client puts the position in its RESUME if no event of that stream came yet.
 """
 
 from __future__ import annotations
@@ -103,12 +109,23 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
     positioned = list(events)
     rows: list[dict[str, Any]] = []
     advance = _ADVANCE[conn.dialect.name]
+    before: dict[str, int] = {}
+    for stream in sorted(by_stream):
+        advanced = await conn.execute(
+            advance, {"stream": stream, "position": len(by_stream[stream])}
+        )
+        before[stream] = int(advanced.scalar_one()) - len(by_stream[stream])
+    followed = {e.follows for e in events if e.follows is not None} - before.keys()
+    if followed:
+        # Not written here: their head as this transaction reads it. A write to them that
+        # commits after this one gets a later position, so nothing after it is left out.
+        before.update(await heads(conn, sorted(followed)))
     for stream in sorted(by_stream):
         indexes = by_stream[stream]
-        advanced = await conn.execute(advance, {"stream": stream, "position": len(indexes)})
-        head = int(advanced.scalar_one())
-        for position, index in enumerate(indexes, start=head - len(indexes) + 1):
+        for position, index in enumerate(indexes, start=before[stream] + 1):
             event = events[index]
+            if event.follows is not None:
+                event = _stamped(event, before[event.follows])
             positioned[index] = msgspec.structs.replace(event, position=position)
             rows.append(
                 {
@@ -121,6 +138,13 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
             )
     await conn.execute(_INSERT_EVENTS, rows)
     return positioned
+
+
+def _stamped(event: Event, position: int) -> Event:
+    if not isinstance(event.payload, dict):
+        raise TypeError(f"{event.type} follows a stream: its payload must be an object")
+    follow = {"stream": event.follows, "position": position}
+    return msgspec.structs.replace(event, payload={**event.payload, "follow": follow})
 
 
 async def heads(conn: AsyncConnection, streams: Sequence[str]) -> dict[str, int]:

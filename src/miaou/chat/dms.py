@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from miaou import ids
 from miaou.accounts.models import User
 from miaou.chat.models import Channel, ChannelType, DMCreate
-from miaou.chat.outbox import Outbox, user_stream
+from miaou.chat.outbox import Outbox, channel_stream, user_stream
 from miaou.chat.tables import channel_recipients, channels, read_states
 from miaou.chat.views import channel_view, recipient_view
 from miaou.db.metadata import users
@@ -119,7 +119,10 @@ class DMService:
             for recipient in recipients:
                 events.append(
                     self.outbox.event(
-                        "CHANNEL_CREATE", user_stream(recipient), msgspec.to_builtins(result)
+                        "CHANNEL_CREATE",
+                        user_stream(recipient),
+                        msgspec.to_builtins(result),
+                        follows=channel_stream(channel_id),
                     )
                 )
         return result

@@ -246,7 +246,12 @@ class GuildService:
             )  # fmt: skip
             result = await self._with_channels(conn, guild_id)
             events.append(
-                self.outbox.event("GUILD_CREATE", user_stream(user_id), msgspec.to_builtins(result))
+                self.outbox.event(
+                    "GUILD_CREATE",
+                    user_stream(user_id),
+                    msgspec.to_builtins(result),
+                    follows=guild_stream(guild_id),
+                )
             )
         return result
 

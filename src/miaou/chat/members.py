@@ -111,7 +111,12 @@ class MemberService:
         )
         member = await self._member(conn, guild_id, user_id)
         events.append(self._member_event("GUILD_MEMBER_ADD", guild_id, member))
-        events.append(self.outbox.event("GUILD_JOIN", user_stream(user_id), {"id": str(guild_id)}))
+        events.append(
+            self.outbox.event(
+                "GUILD_JOIN", user_stream(user_id), {"id": str(guild_id)},
+                follows=guild_stream(guild_id),
+            )
+        )  # fmt: skip
         return True
 
     async def leave(self, user_id: int, guild_id: int) -> None:

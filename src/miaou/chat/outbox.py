@@ -57,8 +57,13 @@ class Outbox:
         """Publish an ephemeral event: no position, not logged, not replayed on resume."""
         await self._publish([event])
 
-    def event(self, type_: str, stream: str, payload: object) -> Event:
-        return Event(type=type_, stream=stream, payload=payload, origin=self.origin)
+    def event(
+        self, type_: str, stream: str, payload: object, *, follows: str | None = None
+    ) -> Event:
+        """``follows``: a stream the recipients start following (see ``miaou.bus.log``)."""
+        return Event(
+            type=type_, stream=stream, payload=payload, origin=self.origin, follows=follows
+        )
 
 
 def guild_stream(guild_id: int) -> str:

@@ -47,6 +47,18 @@ def _window_channel(rule: gating.Gate) -> int | None:
     return rule.channel_id if rule.channel_id is not None else NO_CHANNEL
 
 
+def follow_of(payload: Any) -> tuple[str, int] | None:
+    """(stream, position) of an event that makes its recipient follow a stream from that
+    position on (the ``follow`` the log stamps, ``miaou.bus.log``); None for other events."""
+    follow = payload.get("follow") if isinstance(payload, dict) else None
+    if not isinstance(follow, dict):
+        return None
+    stream, position = follow.get("stream"), follow.get("position")
+    if not isinstance(stream, str) or type(position) is not int or position < 0:
+        return None
+    return stream, position
+
+
 def guild_id_of(stream: str) -> int | None:
     kind, _, ident = stream.partition(":")
     return int(ident) if kind == "guild" else None
@@ -254,10 +266,11 @@ class Hub:
             count += 1
         self.deliveries += count
         if position is not None:
-            stream.window.append(Sent(position, frame, channel))
-            self._after(stream, event)
+            follow = follow_of(payload) if stream.view is None else None
+            stream.window.append(Sent(position, frame, channel, follow))
+            self._after(stream, event, follow)
 
-    def _after(self, stream: Stream, event: Event) -> None:
+    def _after(self, stream: Stream, event: Event, follow: tuple[str, int] | None) -> None:
         """Membership effects: who follows which stream from now on."""
         type_ = event.type
         if stream.view is not None:
@@ -284,14 +297,35 @@ class Hub:
             return
         else:
             return
+        after = follow[1] if follow is not None and follow[0] == target else None
         for session in self.sessions_by_user.get(user_id, ()):
             if target not in session.streams:
-                self.spawn(self._join(session, target))
+                self.spawn(self._join(session, target, after))
 
-    async def _join(self, session: Session, name: str) -> None:
-        """A session follows a stream it gained mid-session (a guild joined, a DM opened)."""
+    async def _join(self, session: Session, name: str, after: int | None) -> None:
+        """A session follows a stream it gained mid-session (a guild joined, a DM opened),
+        from ``after``, the stream's position when that happened (the event's ``follow``):
+        what the stream delivered since goes to the session first, then its live flow."""
         (stream,) = await self.follow([name])
+        frames: list[bytes] = []
+        # Each pass reads up to what the stream has delivered; a pass that had to wait for
+        # the log lets the stream move on, and the next pass (from the window) catches up.
+        while after is not None and after < stream.delivered:
+            if not session.open or name in session.streams:
+                return
+            mark = stream.delivered
+            sent = stream.window_after(after)
+            if sent is None:
+                try:
+                    sent = await self._from_log(name, after, mark)
+                except log.Gap:
+                    log_.error("stream_gap_unfillable", stream=name)
+                    break
+            frames += self._visible(session, stream, sent, mark)
+            after = mark
         if session.open and name not in session.streams:
+            for frame in frames:
+                session.push(frame)
             self.subscribe(session, [stream])
 
     # -- replay ------------------------------------------------------------------------
@@ -301,7 +335,10 @@ class Hub:
         """The frames a resuming session missed, ``positions`` (exclusive) to ``marks``
         (inclusive), filtered as live delivery would; None if any gap was pruned."""
         frames: list[bytes] = []
-        for name, after in positions.items():
+        positions = dict(positions)
+        names = list(positions)
+        for name in names:  # grows: streams the replay shows the session started following
+            after = positions[name]
             mark = marks.get(name)
             stream = self.streams.get(name)
             if mark is None or stream is None or after >= mark:
@@ -312,26 +349,42 @@ class Hub:
                     sent = await self._from_log(name, after, mark)
                 except log.Gap:
                     return None
-            now = now_ms()
-            view = stream.view
+            frames += self._visible(session, stream, sent, mark)
             for item in sent:
-                if item.position > mark:
-                    break
-                visible = (
-                    item.channel is None
-                    or view is None
-                    or view.can_view(session.user_id, item.channel, now)
-                )
-                if visible:
-                    frames.append(item.frame)
+                # A guild joined (or DM opened) while the client was away: it has no
+                # position there yet; its events since the join follow the join.
+                if item.follow is not None and item.position <= mark:
+                    followed, start = item.follow
+                    if followed in marks and followed not in positions:
+                        positions[followed] = start
+                        names.append(followed)
+        return frames
+
+    @staticmethod
+    def _visible(session: Session, stream: Stream, sent: list[Sent], up_to: int) -> list[bytes]:
+        """The frames of ``sent`` up to position ``up_to`` that the session may see now."""
+        now = now_ms()
+        view = stream.view
+        frames: list[bytes] = []
+        for item in sent:
+            if item.position > up_to:
+                break
+            visible = (
+                item.channel is None
+                or view is None
+                or view.can_view(session.user_id, item.channel, now)
+            )
+            if visible:
+                frames.append(item.frame)
         return frames
 
     async def _from_log(self, name: str, after: int, up_to: int) -> list[Sent]:
         out: list[Sent] = []
         for logged in await self._logged(name, after, up_to):
-            channel = _window_channel(gating.gate(logged.type, msgspec.json.decode(logged.payload)))
+            payload = msgspec.json.decode(logged.payload)
+            channel = _window_channel(gating.gate(logged.type, payload))
             frame = dispatch_frame(logged.type, logged.payload, logged.position, name)
-            out.append(Sent(logged.position, frame, channel))
+            out.append(Sent(logged.position, frame, channel, follow_of(payload)))
         return out
 
     # -- writing -------------------------------------------------------------------------

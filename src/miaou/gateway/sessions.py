@@ -116,6 +116,14 @@ class Gateway:
             return
         session.held = []
         marks = self.hub.subscribe(session, streams)
+        # A guild joined (or DM opened) after the list was read and before the user stream
+        # was subscribed: its GUILD_JOIN is behind the mark, so no live event would make
+        # the session follow it. Read the list again now that the marks are set.
+        later = [n for n in await self.ready_reader.streams(user_id) if n not in marks]
+        if later:
+            extra = await self.hub.follow(later)
+            marks |= self.hub.subscribe(session, extra)
+            streams += extra
         if isinstance(request, Identify):
             views = {s.view.guild_id: s.view for s in streams if s.view is not None}
             ready = await self.ready_reader.ready(principal, session.session_id, marks, views)

@@ -32,6 +32,8 @@ class Sent(msgspec.Struct, frozen=True, array_like=True):
     position: int
     frame: bytes
     channel: int | None  # VIEW_CHANNEL on this channel gates it; None: every subscriber
+    #: (stream, position) when the event makes its recipient follow that stream from there.
+    follow: tuple[str, int] | None = None
 
 
 class Stream:

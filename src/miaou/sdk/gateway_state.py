@@ -285,6 +285,13 @@ class GatewayState:
                 self.duplicates += 1
                 return []
             self.positions[st] = s
+        follow = d.get("follow") if isinstance(d, dict) else None
+        if isinstance(follow, dict):
+            # A guild joined or a DM opened: the node follows that stream for us from
+            # ``position``; a RESUME before its first event must still ask from there.
+            followed, start = follow.get("stream"), follow.get("position")
+            if isinstance(followed, str) and type(start) is int and followed not in self.positions:
+                self.positions[followed] = start
         return [Deliver(GatewayEvent(t, d, s, st))]
 
     def _on_ready(self, d: Any) -> list[Action]:

@@ -234,6 +234,12 @@ export class Gateway extends EventTarget {
       }
       this.positions.set(st, s);
     }
+    // A guild joined or a DM opened: the node follows that stream for us from `position`;
+    // a RESUME before its first event must still ask for what came after it.
+    const follow = d?.follow;
+    if (typeof follow?.stream === 'string' && Number.isInteger(follow.position)) {
+      if (!this.positions.has(follow.stream)) this.positions.set(follow.stream, follow.position);
+    }
     this.emit('dispatch', { t, d, s, st });
   }
 
