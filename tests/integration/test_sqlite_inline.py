@@ -1,4 +1,5 @@
-"""SQLite calls run inline on the event loop, except in transactions marked ``offload``."""
+"""SQLite calls run inline on the event loop, in the caller's greenlet (no greenlet per
+statement), except in transactions marked ``offload``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import greenlet
 import pytest
 from sqlalchemy import text
 
@@ -30,10 +32,26 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 async def thread_of_statements(db: Database, *, offload: bool) -> int:
     async with db.read(offload=offload) as conn:
         raw = await conn.get_raw_connection()
-        raw.driver_connection._conn.create_function(  # type: ignore[union-attr]
+        raw.driver_connection.create_function(  # type: ignore[union-attr]
             "thread_ident", 0, threading.get_ident
         )
         return int((await conn.execute(text("SELECT thread_ident()"))).scalar_one())
+
+
+async def test_statements_run_in_the_callers_greenlet(db: Database) -> None:
+    """SQLAlchemy's async engine would start a greenlet per statement (a fresh frame stack
+    mapped and unmapped each time); inline there is nothing to wait for, so none."""
+    caller = greenlet.getcurrent()
+    async with db.write() as conn:
+        raw = await conn.get_raw_connection()
+        raw.driver_connection.create_function(  # type: ignore[union-attr]
+            "in_caller", 0, lambda: int(greenlet.getcurrent() is caller)
+        )
+        assert (await conn.execute(text("SELECT in_caller()"))).scalar_one() == 1
+        await conn.execute(text("CREATE TABLE t (n INTEGER)"))
+        await conn.execute(text("INSERT INTO t VALUES (1), (2)"))
+    async with db.read() as conn:
+        assert (await conn.execute(text("SELECT sum(n) FROM t"))).scalar_one() == 3
 
 
 async def test_statements_run_on_the_event_loop_thread(db: Database) -> None:

@@ -39,20 +39,20 @@ class Database:
         kwargs: dict[str, Any] = {}
         # One process's SQLite writers take turns here rather than in a blocking BEGIN.
         self._sqlite_writers: asyncio.Lock | None = None
+        self.engine: AsyncEngine
         if self.dialect == "sqlite":
             path = parsed.database or ":memory:"
-            kwargs["async_creator"] = sqlite_inline.connector(path)
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                # Opening one costs more than a small query (the pragmas): keep enough open
-                # for the requests in flight, rather than closing the overflow after each.
-                kwargs.update(pool_size=4 * pool_size, max_overflow=4 * pool_size)
+            # Opening one costs more than a small query (the pragmas): keep enough open for
+            # the requests in flight, rather than closing the overflow after each.
+            self.engine = sqlite_inline.engine(parsed, pool_size=4 * pool_size)
             self._sqlite_writers = asyncio.Lock()
         else:
             # No pre-ping: it doubles the round trips of every checkout. A connection found
             # dead fails its request with Unavailable and is replaced by the pool.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+            self.engine = create_async_engine(url, **kwargs)
         # The same pool, its connections marked for writing from the start: setting the
         # option per transaction cost a round of SQLAlchemy's machinery on every write.
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
@@ -78,15 +78,10 @@ class Database:
         async with _translated(), self.engine.connect() as conn:
             if snapshot and not self.is_sqlite:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
-            driver = await self._driver(conn) if offload and self.is_sqlite else None
-            if driver is not None:
-                driver.offload = True
-            try:
-                async with conn.begin():
-                    yield conn
-            finally:
-                if driver is not None:
-                    driver.offload = False
+            if offload and isinstance(conn, sqlite_inline.InlineConnection):
+                conn.offload = True
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -94,12 +89,6 @@ class Database:
         turn = self._sqlite_writers or contextlib.nullcontext()
         async with _translated(), turn, self._write_engine.connect() as conn, conn.begin():
             yield conn
-
-    @staticmethod
-    async def _driver(conn: AsyncConnection) -> sqlite_inline.Connection | None:
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        return driver if isinstance(driver, sqlite_inline.Connection) else None
 
     async def ping(self) -> None:
         async with self.read() as conn:
@@ -125,10 +114,10 @@ async def _translated() -> AsyncIterator[None]:
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
-    # Connections come configured from sqlite_inline.connector (pragmas, no implicit
+    # Connections come configured from sqlite_inline.creator (pragmas, no implicit
     # transactions); here each transaction gets the BEGIN it needs.
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_WRITE, False)
         # Straight to the driver: through exec_driver_sql it cost a tenth of a short read.
-        conn.connection.driver_connection.begin(immediate=immediate)
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")

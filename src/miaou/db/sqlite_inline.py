@@ -1,14 +1,18 @@
-"""SQLite for SQLAlchemy's async engine, run on the event loop's own thread.
+"""SQLite behind SQLAlchemy's async API, run on the event loop's own thread, without greenlets.
 
-aiosqlite runs every call (execute, fetch, close, commit) on a worker thread and wakes the
-event loop with the result. Here each of those hand-offs costs 100-150 us of wall time and
-more of CPU in thread switches, while the statements themselves take a few microseconds:
-a read transaction of one indexed SELECT measured 2,230 us of CPU through aiosqlite and
-433 us through this module (``bench/`` and docs/benchmarks.md). So the node runs SQLite
-calls inline, as the ``sqlite3`` module would in a synchronous program, behind the
-awaitable interface that SQLAlchemy's aiosqlite dialect drives (it is given these objects
-through ``create_async_engine(async_creator=...)``; the dialect, its type handling and its
-error translation are unchanged).
+aiosqlite runs every call on a worker thread and wakes the event loop with the result: each
+hand-off cost 100-150 us here, while the statements take a few microseconds. So the node
+runs SQLite calls inline, as a synchronous program would (a read transaction of one indexed
+SELECT: 2,230 us of CPU through aiosqlite, 433 us inline).
+
+Inline, nothing ever waits, so SQLAlchemy's async machinery has nothing to do: it would still
+start a greenlet per statement (in Python 3.11 each one maps and unmaps a fresh 16 KiB frame
+stack, several system calls and page faults per statement) and pass every driver call
+through an awaitable adapter. Here the engine is a synchronous one (SQLAlchemy's own
+``pysqlite`` dialect and queue pool) behind :class:`InlineEngine`, whose
+:class:`InlineConnection` calls the synchronous connection directly: the same
+``AsyncConnection`` API for the code above, SQLAlchemy's statements, types, pool and error
+translation unchanged.
 
 Inline calls must never wait, or the whole node waits with them:
 
@@ -17,18 +21,23 @@ Inline calls must never wait, or the whole node waits with them:
   another *process* (a CLI command): one SQLite node is one serving process; several
   workers or nodes need PostgreSQL.
 - Readers never wait in WAL mode.
-- A statement known to be long (a search over a large table) is moved to a thread by
-  setting :attr:`Connection.offload` for the transaction (``Database.read(offload=True)``).
+- The pool never waits for a connection: past its size it opens more (``max_overflow=-1``).
+- A statement known to be long (a search over a large table) runs on a worker thread when
+  the connection's :attr:`InlineConnection.offload` is set (``Database.read(offload=True)``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-T = TypeVar("T")
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.pool import QueuePool, StaticPool
 
 PRAGMAS = (
     "journal_mode=WAL",
@@ -40,122 +49,106 @@ PRAGMAS = (
 )
 
 
-class Cursor:
-    """The subset of ``aiosqlite.Cursor`` that SQLAlchemy's adapter uses."""
-
-    __slots__ = ("_cursor", "_owner")
-
-    def __init__(self, owner: Connection, cursor: sqlite3.Cursor) -> None:
-        self._owner = owner
-        self._cursor = cursor
-
-    async def __aenter__(self) -> Cursor:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self._cursor.close()
-
-    async def execute(self, operation: str, parameters: Sequence[Any] = ()) -> Cursor:
-        await self._owner.call(self._cursor.execute, operation, parameters)
-        return self
-
-    async def executemany(self, operation: str, rows: Iterable[Sequence[Any]]) -> Cursor:
-        await self._owner.call(self._cursor.executemany, operation, rows)
-        return self
-
-    async def fetchall(self) -> list[Any]:
-        return await self._owner.call(self._cursor.fetchall)
-
-    async def fetchone(self) -> Any:
-        return await self._owner.call(self._cursor.fetchone)
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        if size is None:
-            return await self._owner.call(self._cursor.fetchmany)
-        return await self._owner.call(self._cursor.fetchmany, size)
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-    async def nextset(self) -> None:
-        return None
-
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._cursor.arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._cursor.arraysize = value
+def engine(url: URL, pool_size: int) -> AsyncEngine:
+    """An async engine running SQLite inline, for ``sqlite+<any driver>`` URLs."""
+    path = url.database or ":memory:"
+    # An in-memory database is one connection (each new one would be another database);
+    # otherwise the pool never waits: past its size it opens more.
+    sync = create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        creator=creator(path),
+        **(
+            {"poolclass": StaticPool}
+            if path == ":memory:"
+            else {"poolclass": QueuePool, "pool_size": pool_size, "max_overflow": -1}
+        ),
+    )
+    return InlineEngine(sync)
 
 
-class Connection:
-    """The subset of ``aiosqlite.Connection`` that SQLAlchemy's adapter uses."""
+def creator(path: str) -> Callable[[], DBAPIConnection]:
+    """One configured ``sqlite3`` connection per call."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        # The adapter checks this attribute to know whether the connection is still open.
-        self._connection: sqlite3.Connection | None = conn
-        #: Run calls on a worker thread instead of inline (for long statements).
-        self.offload = False
-
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
-        if self.offload:
-            return await asyncio.to_thread(function, *args)
-        return function(*args)
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
-
-    def begin(self, *, immediate: bool) -> None:
-        """BEGIN (deferred, for reads) or BEGIN IMMEDIATE (takes the write lock now)."""
-        self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    def cursor(self) -> Cursor:
-        return Cursor(self, self._conn.cursor())
-
-    async def commit(self) -> None:
-        await self.call(self._conn.commit)
-
-    async def rollback(self) -> None:
-        await self.call(self._conn.rollback)
-
-    async def close(self) -> None:
-        self._connection = None
-        self._conn.close()
-
-    async def create_function(self, *args: Any, **kwargs: Any) -> None:
-        self._conn.create_function(*args, **kwargs)
-
-    def stop(self) -> None:
-        """Forced close (SQLAlchemy's terminate); nothing runs elsewhere to stop."""
-        self._connection = None
-        self._conn.close()
-
-
-def connector(path: str) -> Callable[[], Awaitable[Connection]]:
-    """An ``async_creator`` for ``create_async_engine``: one configured connection per call."""
-
-    async def connect() -> Connection:
+    def connect() -> DBAPIConnection:
         # isolation_level=None: we emit BEGIN ourselves (see miaou.db.engine).
-        # check_same_thread=False: an offloaded statement runs on a worker thread; the
-        # engine's pool still hands the connection to one task at a time.
+        # check_same_thread=False: an offloaded statement runs on a worker thread; the pool
+        # still hands the connection to one task at a time.
         conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         for pragma in PRAGMAS:
             conn.execute(f"PRAGMA {pragma}")
-        return Connection(conn)
+        return conn  # type: ignore[return-value]
 
     return connect
+
+
+class InlineConnection(AsyncConnection):
+    """An ``AsyncConnection`` whose calls run the synchronous connection in place."""
+
+    #: Run statements on a worker thread instead of inline (for long statements).
+    offload = False
+
+    async def start(self, is_ctxmanager: bool = False) -> AsyncConnection:
+        self.sync_connection = self._assign_proxied(self.sync_engine.connect())
+        return self
+
+    async def execute(
+        self,
+        statement: Any,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> Any:
+        if self.offload:
+            # The rows are fetched on the thread too: stepping a query is where it works.
+            options = {**(execution_options or {}), "prebuffer_rows": True}
+            return await asyncio.to_thread(
+                self._proxied.execute, statement, parameters, execution_options=options
+            )
+        return self._proxied.execute(statement, parameters, execution_options=execution_options)
+
+    async def get_raw_connection(self) -> Any:
+        return self._proxied.connection
+
+    async def close(self) -> None:
+        self._proxied.close()
+
+    def begin(self) -> AsyncTransaction:
+        return InlineTransaction(self)
+
+    def begin_nested(self) -> AsyncTransaction:
+        return InlineTransaction(self, nested=True)
+
+
+class InlineTransaction(AsyncTransaction):
+    async def start(self, is_ctxmanager: bool = False) -> AsyncTransaction:
+        conn = self.connection._proxied
+        self.sync_transaction = self._assign_proxied(
+            conn.begin_nested() if self.nested else conn.begin()
+        )
+        if is_ctxmanager:
+            self.sync_transaction.__enter__()
+        return self
+
+    async def commit(self) -> None:
+        self._proxied.commit()
+
+    async def rollback(self) -> None:
+        self._proxied.rollback()
+
+    async def close(self) -> None:
+        self._proxied.close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        self._proxied.__exit__(type_, value, traceback)
+
+
+class InlineEngine(AsyncEngine):
+    _connection_cls = InlineConnection
+
+    def __init__(self, sync_engine: Engine) -> None:
+        # AsyncEngine refuses a synchronous driver, which its greenlets would have to wait
+        # on; this engine's connections never hand the driver to a greenlet.
+        self.sync_engine = self._assign_proxied(sync_engine)
+
+    def execution_options(self, **opt: Any) -> AsyncEngine:
+        return InlineEngine(self.sync_engine.execution_options(**opt))
