@@ -28,7 +28,7 @@ from miaou.chat.tables import (
     roles,
 )
 from miaou.ids import now_ms
-from miaou.sdk import Client
+from miaou.sdk import Client, GatewayClient, GatewayEvent
 from miaou.server import RunningNode
 
 PASSWORD = "correct horse battery"
@@ -193,3 +193,16 @@ async def count(node: RunningNode, table: Any, *where: Any) -> int:
     query = select(func.count()).select_from(table).where(*where)
     async with node.node.db.read() as conn:
         return int((await conn.execute(query)).scalar_one())
+
+
+GATEWAY_WAIT = 10.0  # seconds for each gateway event a test waits for
+
+
+async def messages_in(gw: GatewayClient, count: int) -> list[GatewayEvent]:
+    """The next ``count`` MESSAGE_CREATE events a gateway client receives (others skipped)."""
+    got: list[GatewayEvent] = []
+    while len(got) < count:
+        event = await gw.next_event(timeout=GATEWAY_WAIT)
+        if event.t == "MESSAGE_CREATE":
+            got.append(event)
+    return got

@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from chat_fixtures import GuildFixture, Person, add_channel, create_guild, join, person
+from chat_fixtures import (
+    GuildFixture,
+    Person,
+    add_channel,
+    create_guild,
+    join,
+    messages_in,
+    person,
+)
 from websockets.asyncio.client import ClientConnection, connect
 
 from miaou.bus import log
@@ -60,15 +68,6 @@ async def until(gw: GatewayClient, type_: str, **match: Any) -> GatewayEvent:
         return all(event.d.get(k) == v for k, v in match.items())
 
     return await gw.wait_for(type_, wanted, timeout=TIMEOUT)
-
-
-async def messages_in(gw: GatewayClient, count: int) -> list[GatewayEvent]:
-    got: list[GatewayEvent] = []
-    while len(got) < count:
-        event = await gw.next_event(timeout=TIMEOUT)
-        if event.t == "MESSAGE_CREATE":
-            got.append(event)
-    return got
 
 
 async def raw(node: RunningNode, **kw: Any) -> ClientConnection:

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from chat_fixtures import messages_in
 from redis.asyncio import Redis
-from test_gateway import messages_in
 
 from miaou.sdk import Client
 

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from chat_fixtures import GuildFixture, Person, create_guild, person
+from chat_fixtures import GuildFixture, Person, create_guild, messages_in, person
 from websockets.asyncio.client import ClientConnection, connect
 
-from miaou.sdk import GatewayClient, GatewayEvent
+from miaou.sdk import GatewayClient
 from miaou.server import RunningNode
 
 TIMEOUT = 10.0
@@ -42,15 +42,6 @@ async def gateways() -> AsyncIterator[list[GatewayClient]]:
     opened: list[GatewayClient] = []
     yield opened
     await asyncio.gather(*(gw.close() for gw in opened))
-
-
-async def messages_in(gw: GatewayClient, count: int) -> list[GatewayEvent]:
-    got: list[GatewayEvent] = []
-    while len(got) < count:
-        event = await gw.next_event(timeout=TIMEOUT)
-        if event.t == "MESSAGE_CREATE":
-            got.append(event)
-    return got
 
 
 async def test_a_guild_joined_live_gets_what_came_while_its_stream_loaded(

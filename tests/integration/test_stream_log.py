@@ -17,13 +17,18 @@ def event(stream: str, n: int) -> Event:
     return Event(type="TEST", stream=stream, payload={"n": n})
 
 
-async def test_positions_are_gapless_per_stream_and_published_with_the_events(
-    db: Database,
-) -> None:
+def published(db: Database) -> tuple[Outbox, list[Event]]:
+    """An outbox on a memory bus, and the list of what it publishes."""
     bus = MemoryBus()
     seen: list[Event] = []
     bus.subscribe(seen.append)
-    outbox = Outbox(db, bus)
+    return Outbox(db, bus), seen
+
+
+async def test_positions_are_gapless_per_stream_and_published_with_the_events(
+    db: Database,
+) -> None:
+    outbox, seen = published(db)
     async with outbox.write() as (_conn, events):
         events += [event("guild:1", 1), event("user:2", 1), event("guild:1", 2)]
     async with outbox.write() as (_conn, events):
@@ -50,10 +55,7 @@ async def test_positions_are_gapless_per_stream_and_published_with_the_events(
 async def test_an_event_that_follows_a_stream_is_stamped_with_where_it_starts(
     db: Database,
 ) -> None:
-    bus = MemoryBus()
-    seen: list[Event] = []
-    bus.subscribe(seen.append)
-    outbox = Outbox(db, bus)
+    outbox, seen = published(db)
     async with outbox.write() as (_conn, events):
         events += [event("guild:1", 1), event("guild:1", 2)]
     async with outbox.write() as (_conn, events):
@@ -75,10 +77,7 @@ async def test_an_event_that_follows_a_stream_is_stamped_with_where_it_starts(
 
 
 async def test_a_rolled_back_write_uses_no_position(db: Database) -> None:
-    bus = MemoryBus()
-    seen: list[Event] = []
-    bus.subscribe(seen.append)
-    outbox = Outbox(db, bus)
+    outbox, seen = published(db)
     with pytest.raises(RuntimeError):
         async with outbox.write() as (_conn, events):
             events.append(event("guild:1", 1))
@@ -89,10 +88,7 @@ async def test_a_rolled_back_write_uses_no_position(db: Database) -> None:
 
 
 async def test_concurrent_writers_get_distinct_gapless_positions(db: Database) -> None:
-    bus = MemoryBus()
-    seen: list[Event] = []
-    bus.subscribe(seen.append)
-    outbox = Outbox(db, bus)
+    outbox, seen = published(db)
 
     async def write(n: int) -> None:
         async with outbox.write() as (_conn, events):
