@@ -5,6 +5,7 @@ seen by Bob and filtered by tag."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -78,6 +79,11 @@ async def test_threads_live_in_the_side_panel(
     await expect(alice_thread.get_by_role("heading", name="Cat dreams", exact=True)).to_be_visible()
     await expect(alice_thread.get_by_role("button", name="Leave the thread")).to_be_visible()
 
+    # Bob's channel shows the thread under the message it started from (MESSAGE_UPDATE).
+    starter = bob.locator("main li.message", has_text="what do cats dream of?")
+    thread_link = starter.get_by_role("button", name=re.compile(r"^Open the thread Cat dreams"))
+    await expect(thread_link).to_be_visible()
+
     # It appears live in Bob's list; he opens it, joins, and writes in it.
     entry = bob_panel.get_by_role("button", name="Cat dreams")
     await expect(entry).to_be_visible()
@@ -115,6 +121,12 @@ async def test_threads_live_in_the_side_panel(
     await screenshot(bob, "21-thread-list")
     threads = await world.bob.threads(world.general, archived="true")
     assert [t["name"] for t in threads] == ["Cat dreams"]
+    # The link under the starter opens it again, after a reload too (history carries it).
+    await bob.reload()
+    await thread_link.click()
+    await expect(bob_thread.get_by_role("heading", name="Cat dreams", exact=True)).to_be_visible()
+    await expect(bob_thread.locator("li.message", has_text="or fish")).to_be_visible()
+    await bob_thread.get_by_role("button", name="Threads of #general").click()
 
     # A standalone thread, from the list.
     await alice.get_by_role("button", name="Threads", exact=True).click()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from chat_world import World, expect
 
+from miaou.bus import Event
 from miaou.chat.permissions import Permission as P
 from miaou.ids import id_time_ms
+from miaou.server import RunningNode
 
 
 async def test_thread_from_a_message(world: World) -> None:
@@ -24,6 +26,28 @@ async def test_thread_from_a_message(world: World) -> None:
         world.ids["member"]
     ]
     await expect(404, "unknown_channel", world["outsider"].send_message(thread["id"], "hi"))
+
+
+async def test_a_message_names_the_thread_started_from_it(
+    world: World, node: RunningNode, recorded: list[Event]
+) -> None:
+    member, general = world["member"], world.general
+    starter = await member.send_message(general, "a thread about naps?")
+    plain = await member.send_message(general, "no thread here")
+    assert starter.thread is None
+    thread = await member.start_thread(general, "Naps", message_id=starter.id)
+    # Those who have the starter on screen learn of it: MESSAGE_UPDATE in the parent.
+    (update,) = [e for e in recorded if e.type == "MESSAGE_UPDATE"]
+    assert update.stream == f"guild:{world.guild['id']}"
+    assert update.payload.id == starter.id and update.payload.thread.id == thread["id"]
+    for reader in (member, world["owner"]):
+        listed = {m.id: m for m in await reader.messages(general)}
+        assert listed[starter.id].thread is not None
+        assert listed[starter.id].thread["id"] == thread["id"]
+        assert listed[starter.id].thread["name"] == "Naps"
+        assert listed[plain.id].thread is None
+    fetched = await member.message(general, starter.id)
+    assert fetched.thread is not None and fetched.thread["parent_id"] == general
 
 
 async def test_thread_permissions_follow_the_parent(world: World) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from miaou.accounts.models import Strict, User
+from miaou.chat.models import Channel
 
 UNSET: Any = msgspec.UNSET
 Unset = msgspec.UnsetType
@@ -132,6 +133,8 @@ class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
     # Omitted from gateway events: ``me`` differs per recipient, and a broadcast frame is
     # encoded once for everyone.
     reactions: list[Reaction] | Unset = UNSET
+    # The thread started from this message (Discord's ``thread``); absent when none.
+    thread: Channel | Unset = UNSET
 
 
 class MessageVersion(msgspec.Struct, kw_only=True):

@@ -32,7 +32,7 @@ from miaou.chat.message_models import (
     MessageReference,
     Reaction,
 )
-from miaou.chat.models import THREAD_TYPES, ChannelType
+from miaou.chat.models import THREAD_TYPES, Channel, ChannelType
 from miaou.chat.outbox import channel_stream, guild_stream
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import (
@@ -45,6 +45,7 @@ from miaou.chat.tables import (
     roles,
     thread_members,
 )
+from miaou.chat.views import channel_view
 from miaou.db.keyed import Keyed
 from miaou.db.metadata import users
 from miaou.errors import NotFound
@@ -288,9 +289,11 @@ def message_view(
     nonce: str | int | None = None,
     attachment_list: list[Attachment] | None = None,
     referenced: Mapping[int, Message] | None = None,
+    threads: Mapping[int, Channel] | None = None,
 ) -> Message:
     """``referenced``: the live messages replies name (:func:`referenced_views`); without
-    it the view carries no ``referenced_message``."""
+    it the view carries no ``referenced_message``. ``threads``: the threads started from
+    messages (:func:`started_threads`), by id."""
     guild_id = str(row.guild_id) if row.guild_id is not None else None
     reference = None
     referenced_message: Message | Any | None = UNSET
@@ -318,7 +321,26 @@ def message_view(
         referenced_message=referenced_message,
         nonce=nonce,
         reactions=reaction_list,
+        thread=_thread_of(row, threads),
     )
+
+
+def _thread_of(row: Any, threads: Mapping[int, Channel] | None) -> Channel | Any:
+    thread_id = getattr(row, "thread_id", None)  # a new message's row has none
+    if thread_id is None or threads is None:
+        return UNSET
+    return threads.get(thread_id, UNSET)
+
+
+async def started_threads(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> dict[int, Channel]:
+    """The threads started from these messages, by id (one query; a deleted one is absent).
+    Whoever sees a message sees the thread started from it: only public threads start from
+    messages."""
+    wanted = {r.thread_id for r in rows if r.thread_id is not None}
+    if not wanted:
+        return {}
+    found = await conn.execute(select(channels).where(channels.c.id.in_(wanted)))
+    return {row.id: channel_view(row) for row in found}
 
 
 async def message_views(
@@ -340,6 +362,7 @@ async def message_views(
     if viewer_id is not None:
         summaries = await reaction_summaries(conn, [r.id for r in rows], viewer_id)
     referenced = await referenced_views(conn, {r.reference_id for r in rows})
+    threads = await started_threads(conn, rows)
     return [
         message_view(
             row,
@@ -348,6 +371,7 @@ async def message_views(
             nonce,
             files.get(row.id),
             referenced,
+            threads,
         )
         for row in rows
     ]

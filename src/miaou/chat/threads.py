@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from miaou import ids
 from miaou.chat.access import ChannelAccess, channel_access, is_thread_member, unknown_channel
 from miaou.chat.message_models import MessageCreate
+from miaou.chat.message_store import find_message, message_views, stream_of
 from miaou.chat.messages import MessageService
 from miaou.chat.models import THREAD_TYPES, Channel, ChannelPatch, ChannelType
 from miaou.chat.outbox import Outbox, guild_stream
@@ -115,12 +116,16 @@ class ThreadService:
             await conn.execute(
                 thread_members.insert().values(channel_id=thread_id, user_id=user_id, joined_at=now)
             )
+            result = await self._view(conn, thread_id)
+            events.append(self._event("THREAD_CREATE", result))
             if message_id is not None:
                 await conn.execute(
                     update(messages).where(messages.c.id == message_id).values(thread_id=thread_id)
                 )
-            result = await self._view(conn, thread_id)
-            events.append(self._event("THREAD_CREATE", result))
+                # The starter now names its thread, for those who have it on screen.
+                starter = await find_message(conn, parent_id, message_id)
+                (view,) = await message_views(conn, [starter], None)
+                events.append(self.outbox.event("MESSAGE_UPDATE", stream_of(parent.channel), view))
         if first_message is not None:
             try:
                 await self.messages.send(user_id, thread_id, first_message)

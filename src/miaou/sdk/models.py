@@ -96,6 +96,8 @@ class Message(msgspec.Struct, kw_only=True):
     nonce: str | int | None = None
     reactions: list[Reaction] = msgspec.field(default_factory=list)
     attachments: list[Attachment] = msgspec.field(default_factory=list)
+    # The thread started from this message (a channel object), None when none.
+    thread: dict[str, Any] | None = None
 
 
 class MessageVersion(msgspec.Struct, kw_only=True):

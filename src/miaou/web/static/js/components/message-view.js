@@ -98,6 +98,22 @@ function reactions(message) {
   );
 }
 
+// The thread started from this message: its name and size, a button that opens it.
+function threadLink(message) {
+  const thread = message.thread;
+  if (!thread) return null;
+  const known = store.channels.get(thread.id) ?? thread;
+  const count = known.message_count ?? 0;
+  const size = count === 1 ? '1 message' : `${count} messages`;
+  return h(
+    'button',
+    { type: 'button', class: 'thread-link', dataset: { action: 'open-thread', thread: thread.id }, 'aria-label': `Open the thread ${known.name} (${size})` },
+    icon('thread'),
+    h('span', { class: 'thread-name', text: known.name }),
+    h('span', { class: 'thread-size', text: size }),
+  );
+}
+
 function actions(message, { mine, canManage, canThread, canPin }) {
   const button = (action, label, glyph, extra = {}) =>
     h('button', { type: 'button', class: 'icon-button', 'aria-label': label, title: label, dataset: { action }, ...extra }, glyph);
@@ -175,6 +191,7 @@ export function renderMessage(message, { grouped, guildId, editing, canManage, r
       ),
       content,
       renderAttachments(message.attachments, (attachment) => openImage(attachment)),
+      threadLink(message),
       reactions(message),
     ),
     actions(message, { mine, canManage, canThread, canPin }),

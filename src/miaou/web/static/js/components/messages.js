@@ -22,6 +22,7 @@ import { Permission, THREAD_TYPES, store } from '../store.js';
 import { icon } from './bits.js';
 import { confirmDeletion, showEditHistory } from './message-dialogs.js';
 import { continues, reactionPicker, renderMessage, renderPending } from './message-view.js';
+import { openThread } from '../thread-actions.js';
 import { startThreadDialog } from './thread-dialogs.js';
 
 const LOAD_OLDER_PX = 300;
@@ -225,6 +226,7 @@ class MiaouMessages extends HTMLElement {
         message.pinned,
         canThread,
         pinnable,
+        threadSig(message),
       ]);
       desired.push(this.element(message.id, sig, () => renderMessage(message, { grouped, guildId, editing, canManage, references, canThread, canPin: pinnable })));
     }
@@ -427,6 +429,9 @@ class MiaouMessages extends HTMLElement {
       case 'thread':
         startThreadDialog(this.channelId, message);
         break;
+      case 'open-thread':
+        openThread(button.dataset.thread);
+        break;
       case 'pin':
       case 'unpin':
         setPinned(this.channelId, message.id, action === 'pin');
@@ -545,6 +550,13 @@ class MiaouMessages extends HTMLElement {
     el.classList.add('flash', 'jumped');
     setTimeout(() => el.classList.remove('flash'), 2400);
   }
+}
+
+// What the thread link under a message shows (the thread as last read, or as the store knows it).
+function threadSig(message) {
+  if (!message.thread) return null;
+  const known = store.channels.get(message.thread.id) ?? message.thread;
+  return [known.id, known.name, known.message_count];
 }
 
 customElements.define('miaou-messages', MiaouMessages);
