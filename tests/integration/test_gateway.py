@@ -403,6 +403,31 @@ async def test_temporary_members_leave_when_their_last_session_ends(
     assert keeper_id in ids and removal.d["user"]["id"] not in ids
 
 
+async def test_going_offline_without_temporary_memberships_writes_nothing(
+    node: RunningNode, cast: Any, live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every user whose last session ends is checked for temporary memberships; a write
+    transaction each (SQLite's one write lock) would hold up sends when many leave."""
+    _owner, member, _guild = cast
+    gw = await live(member.client)
+    db, gateway = node.node.db, node.node.gateway
+    writes, write = [], db.write
+    monkeypatch.setattr(db, "write", lambda: writes.append(1) or write())
+    checked, offline = asyncio.Event(), gateway.on_offline
+    assert offline is not None
+
+    async def observed(user_id: int) -> object:
+        try:
+            return await offline(user_id)
+        finally:
+            checked.set()
+
+    monkeypatch.setattr(gateway, "on_offline", observed)
+    await gw.close()
+    await asyncio.wait_for(checked.wait(), TIMEOUT)
+    assert writes == []
+
+
 async def test_no_presence_in_large_guilds_nor_for_invisible_arrivals(
     cast: Any, live: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,23 +131,31 @@ class MemberService:
 
     async def remove_temporary(self, user_id: int) -> list[int]:
         """The user went offline: leave every guild they joined through a temporary invite
-        and were given no role in since (Discord's rule). Returns those guilds' ids."""
+        and were given no role in since (Discord's rule). Returns those guilds' ids.
+
+        Asked for every user whose last session ends: most have no such guild, and a write
+        transaction (on SQLite, the one write lock) for each would hold up sends when many
+        clients leave at once. So a read asks first; the write reads again, under its lock."""
+        async with self.db.read() as conn:
+            if not await self._temporary_guilds(conn, user_id):
+                return []
         async with self.outbox.write() as (conn, events):
-            with_roles = select(member_roles.c.guild_id).where(member_roles.c.user_id == user_id)
-            guild_ids = list(
-                (
-                    await conn.execute(
-                        select(members.c.guild_id).where(
-                            members.c.user_id == user_id,
-                            members.c.temporary.is_(True),
-                            members.c.guild_id.not_in(with_roles),
-                        )
-                    )
-                ).scalars()
-            )
+            guild_ids = await self._temporary_guilds(conn, user_id)
             for guild_id in guild_ids:
                 await self._remove(conn, events, guild_id, user_id)
         return guild_ids
+
+    @staticmethod
+    async def _temporary_guilds(conn: AsyncConnection, user_id: int) -> list[int]:
+        with_roles = select(member_roles.c.guild_id).where(member_roles.c.user_id == user_id)
+        found = await conn.execute(
+            select(members.c.guild_id).where(
+                members.c.user_id == user_id,
+                members.c.temporary.is_(True),
+                members.c.guild_id.not_in(with_roles),
+            )
+        )
+        return list(found.scalars())
 
     async def _remove(
         self, conn: AsyncConnection, events: list[Any], guild_id: int, user_id: int
