@@ -9,6 +9,7 @@ root (git-ignored), or to ``$MIAOU_E2E_ARTIFACTS``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from playwright.async_api import (
     expect,
 )
 
+from miaou.sdk import Client
 from miaou.server import RunningNode
 
 CHROMIUM = "/usr/bin/chromium"
@@ -152,3 +154,38 @@ async def register(page: Page, username: str) -> None:
 async def token_of(page: Page) -> str:
     token: str = await page.evaluate("localStorage.getItem('miaou.token')")
     return token
+
+
+@dataclass
+class Cast:
+    """People registered through the SDK, the first one owning a guild the others joined."""
+
+    clients: list[Client]
+    ids: list[str]
+    guild: dict[str, Any]
+    general: str
+
+    @property
+    def guild_id(self) -> str:
+        return str(self.guild["id"])
+
+    @property
+    def category(self) -> str:
+        return str(next(c["id"] for c in self.guild["channels"] if c["type"] == 4))
+
+
+@contextlib.asynccontextmanager
+async def guild_with(node: RunningNode, guild_name: str, *names: str) -> AsyncIterator[Cast]:
+    """``names[0]`` creates ``guild_name``; the others join it by one invite to #general."""
+    clients = [Client(node.url) for _ in names]
+    try:
+        ids = [(await c.register(n, PASSWORD)).user.id for c, n in zip(clients, names, strict=True)]
+        guild = await clients[0].create_guild(guild_name)
+        general = guild["system_channel_id"]
+        code = (await clients[0].create_guild_invite(general))["code"]
+        for client in clients[1:]:
+            await client.join(code)
+        yield Cast(clients, ids, guild, general)
+    finally:
+        for client in clients:
+            await client.close()

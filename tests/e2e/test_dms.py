@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from conftest import PASSWORD, Console, OpenPage, screenshot
+from conftest import Console, OpenPage, guild_with, screenshot
 from miaou.sdk import Client
 from miaou.server import RunningNode
 
@@ -30,20 +30,8 @@ class World:
 
 @pytest.fixture
 async def world(node: RunningNode) -> AsyncIterator[World]:
-    people = [Client(node.url) for _ in range(3)]
-    alice, bob, carol = people
-    try:
-        for client, name in zip(people, ("alice", "bob", "carol"), strict=True):
-            await client.register(name, PASSWORD)
-        guild = await alice.create_guild("Whisker Club")
-        general = guild["system_channel_id"]
-        code = (await alice.create_guild_invite(general))["code"]
-        await bob.join(code)
-        await carol.join(code)
-        yield World(alice, bob, carol, guild["id"], general)
-    finally:
-        for client in people:
-            await client.close()
+    async with guild_with(node, "Whisker Club", "alice", "bob", "carol") as cast:
+        yield World(*cast.clients, cast.guild_id, cast.general)
 
 
 async def open_as(open_page: OpenPage, name: str, client: Client, path: str) -> Page:

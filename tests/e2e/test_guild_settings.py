@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from conftest import PASSWORD, Console, OpenPage, screenshot
+from conftest import Console, OpenPage, guild_with, screenshot
 from miaou.sdk import Client
 from miaou.server import RunningNode
 
@@ -29,17 +29,8 @@ class World:
 
 @pytest.fixture
 async def world(node: RunningNode) -> AsyncIterator[World]:
-    alice, bob = Client(node.url), Client(node.url)
-    try:
-        await alice.register("alice", PASSWORD)
-        me = await bob.register("bob", PASSWORD)
-        guild = await alice.create_guild("Guild Hall")
-        general = guild["system_channel_id"]
-        await bob.join((await alice.create_guild_invite(general))["code"])
-        yield World(alice, bob, me.user.id, guild["id"], general)
-    finally:
-        await alice.close()
-        await bob.close()
+    async with guild_with(node, "Guild Hall", "alice", "bob") as cast:
+        yield World(*cast.clients, cast.ids[1], cast.guild_id, cast.general)
 
 
 async def open_both(open_page: OpenPage, world: World) -> tuple[Page, Page]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from conftest import PASSWORD, PHONE, Console, OpenPage, screenshot
+from conftest import PASSWORD, PHONE, Console, OpenPage, guild_with, screenshot
 from miaou.sdk import Client
 from miaou.server import RunningNode
 
@@ -32,25 +32,18 @@ class World:
 
 @pytest.fixture
 async def world(node: RunningNode) -> AsyncIterator[World]:
-    carol, dave = Client(node.url), Client(node.url)
-    try:
-        await carol.register("carol", PASSWORD)
-        me = await dave.register("dave", PASSWORD)
-        guild = await carol.create_guild("Night Owls")
-        general = guild["system_channel_id"]
-        category = next(c["id"] for c in guild["channels"] if c["type"] == 4)
-        random = (await carol.create_channel(guild["id"], "random", parent_id=category))["id"]
-        invite = await carol.create_guild_invite(general)
-        await dave.join(invite["code"])
+    async with guild_with(node, "Night Owls", "carol", "dave") as cast:
+        carol, dave = cast.clients
+        general = cast.general
+        random = (await carol.create_channel(cast.guild_id, "random", parent_id=cast.category))[
+            "id"
+        ]
         # One at a time: the tests expect "seed 0" first and the last seed newest, and
         # concurrent sends get their ids in whatever order they are written.
         for i in range(SEEDED):
             await carol.send_message(general, f"seed {i}")
-        await carol.send_message(random, f"hey <@{me.user.id}>, look")
-        yield World(carol, dave, me.user.id, guild["id"], general, random)
-    finally:
-        await carol.close()
-        await dave.close()
+        await carol.send_message(random, f"hey <@{cast.ids[1]}>, look")
+        yield World(carol, dave, cast.ids[1], cast.guild_id, general, random)
 
 
 async def log_in(page: Page, username: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.async_api import Page, expect
 
-from conftest import PASSWORD, Console, OpenPage, screenshot
+from conftest import Console, OpenPage, guild_with, screenshot
 from miaou.sdk import Client
 from miaou.server import RunningNode
 
@@ -34,24 +34,18 @@ class World:
 
 @pytest.fixture
 async def world(node: RunningNode) -> AsyncIterator[World]:
-    alice, bob = Client(node.url), Client(node.url)
-    try:
-        await alice.register("alice", PASSWORD)
-        me = await bob.register("bob", PASSWORD)
-        guild = await alice.create_guild("Kitchen")
-        general = guild["system_channel_id"]
-        category = next(c["id"] for c in guild["channels"] if c["type"] == 4)
-        random = (await alice.create_channel(guild["id"], "random", parent_id=category))["id"]
-        await bob.join((await alice.create_guild_invite(general))["code"])
+    async with guild_with(node, "Kitchen", "alice", "bob") as cast:
+        alice, bob = cast.clients
+        general, bob_id = cast.general, cast.ids[1]
+        random = (await alice.create_channel(cast.guild_id, "random", parent_id=cast.category))[
+            "id"
+        ]
         recipe = await bob.send_message(general, "the tuna recipe: https://cats.example/tuna")
         await bob.send_message(general, "tuna is great, no link here")
-        await alice.send_message(random, f"tuna for <@{me.user.id}> in random")
+        await alice.send_message(random, f"tuna for <@{bob_id}> in random")
         for i in range(FILLER):  # one by one: their ids are in this order
             await alice.send_message(general, f"kitten note {i}")
-        yield World(alice, bob, me.user.id, guild["id"], general, random, recipe.id)
-    finally:
-        await alice.close()
-        await bob.close()
+        yield World(alice, bob, bob_id, cast.guild_id, general, random, recipe.id)
 
 
 async def search(page: Page, text: str) -> None:

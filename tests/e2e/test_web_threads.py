@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.async_api import Page, expect
 
-from conftest import PASSWORD, PHONE, Console, OpenPage, screenshot
+from conftest import PHONE, Console, OpenPage, guild_with, screenshot
 from miaou.sdk import Client
 from miaou.server import RunningNode
 
@@ -30,22 +30,14 @@ class World:
 
 @pytest.fixture
 async def world(node: RunningNode) -> AsyncIterator[World]:
-    alice, bob = Client(node.url), Client(node.url)
-    try:
-        await alice.register("alice", PASSWORD)
-        await bob.register("bob", PASSWORD)
-        guild = await alice.create_guild("Cat Lovers")
-        general = guild["system_channel_id"]
-        await bob.join((await alice.create_guild_invite(general))["code"])
-        forum = await alice.create_channel(guild["id"], "ideas", type=15)
+    async with guild_with(node, "Cat Lovers", "alice", "bob") as cast:
+        alice, bob = cast.clients
+        forum = await alice.create_channel(cast.guild_id, "ideas", type=15)
         await alice.update_channel(
             forum["id"], available_tags=[{"name": "question"}, {"name": "proposal"}]
         )
-        await alice.send_message(general, "what do cats dream of?")
-        yield World(alice, bob, guild["id"], general, forum["id"])
-    finally:
-        await alice.close()
-        await bob.close()
+        await alice.send_message(cast.general, "what do cats dream of?")
+        yield World(alice, bob, cast.guild_id, cast.general, forum["id"])
 
 
 async def open_channel(open_page: OpenPage, name: str, client: Client, path: str) -> Page:
