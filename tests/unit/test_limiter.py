@@ -142,6 +142,37 @@ async def test_cost_and_one_instant_per_check() -> None:
 # ------------------------------------------------------------------------------ headers
 
 
+async def test_check_now_judges_as_check_does_and_shares_the_buckets() -> None:
+    policy = Policy(per_ip=Limit(2, 60.0), per_user=Limit(3, 60.0))
+    limiter, _ = make({"g": policy})
+    twin, _ = make({"g": policy})
+    for _ in range(4):
+        checked = await limiter.check("g", ip="1.2.3.4", user_id=7)
+        now = twin.check_now("g", ip="1.2.3.4", user_id=7)
+        assert now == checked
+    # One set of buckets: a synchronous hit counts for the asynchronous path too.
+    assert limiter.check_now("g", ip="5.6.7.8") is not None
+    assert limiter.check_now("g", ip="5.6.7.8").allowed is True  # type: ignore[union-attr]
+    refused = await limiter.check("g", ip="5.6.7.8")
+    assert refused is not None and not refused.allowed
+    assert limiter.check_now("nope", ip="5.6.7.8") is None
+    assert limiter.in_memory
+
+
+async def test_check_now_needs_the_buckets_in_memory() -> None:
+    class Remote:
+        async def hit(self, key: str, limit: Limit, now: float, cost: int = 1) -> Decision:
+            raise AssertionError("not called")
+
+        async def close(self) -> None:
+            return None
+
+    limiter = RateLimiter(Remote(), {"g": Policy(per_ip=Limit(1, 60.0))})
+    assert not limiter.in_memory
+    with pytest.raises(RuntimeError, match="in memory"):
+        limiter.check_now("g", ip="1.2.3.4")
+
+
 def test_headers_when_allowed() -> None:
     limit = Limit(5, 10.0)
     d = Decision(allowed=True, tat=T0 + 4.0, remaining=3, retry_after=0.0, reset_after=4.0)

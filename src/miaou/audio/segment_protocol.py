@@ -17,9 +17,9 @@ the parser callbacks, ``url``, ``headers``, ``cycle``, ``flow``, ``client``,
 ``server_state.default_headers``, and ``on_response_complete`` (which counts the request,
 resumes reading and arms the keep-alive timer, as after any answer).
 
-The per-IP rate check is the node's own (the ``api`` group), run synchronously: with
-buckets in memory it never waits. With buckets in Redis (``redis_url``) and rate limits on,
-this tier stands aside and the ASGI tier checks them.
+The per-IP rate check is the node's own (the ``api`` group), run synchronously
+(``RateLimiter.check_now``, buckets in memory). With buckets in Redis (``redis_url``) and
+rate limits on, this tier stands aside and the ASGI tier checks them.
 """
 
 from __future__ import annotations
@@ -131,15 +131,10 @@ class SegmentProtocol(HttpToolsProtocol):
         limits = self.node.rate_limits
         scope = {"headers": self.headers, "client": self.client}
         ip = client_ip(scope, limits.settings.trust_proxy)
-        check = limits.limiter.check("api", ip=ip)
-        try:
-            # Stepped by hand: with buckets in memory nothing in it awaits (MemoryStore's
-            # hit reads and writes in one go), so one step runs it to the end.
-            check.send(None)
-        except StopIteration as done:
-            return done.value is None or bool(done.value.allowed)
-        check.close()  # it waited for I/O after all: let the ASGI path check
-        return False
+        if not limits.limiter.in_memory:
+            return False  # buckets elsewhere: the ASGI path checks them
+        verdict = limits.limiter.check_now("api", ip=ip)
+        return verdict is None or verdict.allowed
 
 
 def protocol_class(node: Node) -> type[SegmentProtocol]:

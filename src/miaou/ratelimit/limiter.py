@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Literal
 
 import msgspec
 
 from .gcra import Decision, Limit
-from .store import RateLimitStore
+from .store import MemoryStore, RateLimitStore
 
 __all__ = ["Policy", "RateLimiter", "Scope", "Verdict", "headers"]
 
@@ -91,6 +91,42 @@ class RateLimiter:
         second racy write, and the over-charge only falls on a client being refused anyway.
         Store errors (:class:`~miaou.errors.Unavailable`) propagate.
         """
+        judging = self._judge(group, ip, user_id)
+        try:
+            key, limit, now = next(judging)
+            while True:
+                decision = await self._store.hit(key, limit, now, cost)
+                key, limit, now = judging.send(decision)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether :meth:`check_now` can answer (the buckets are in this process)."""
+        return isinstance(self._store, MemoryStore)
+
+    def check_now(
+        self, group: str, *, ip: str | None = None, user_id: int | str | None = None
+    ) -> Verdict | None:
+        """:meth:`check` without awaiting, for callers that cannot (the segment fast path
+        answers inside uvicorn's protocol callbacks); only when :attr:`in_memory`."""
+        store = self._store
+        if not isinstance(store, MemoryStore):
+            raise RuntimeError("check_now needs the buckets in memory")
+        judging = self._judge(group, ip, user_id)
+        try:
+            key, limit, now = next(judging)
+            while True:
+                key, limit, now = judging.send(store.hit_now(key, limit, now))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _judge(
+        self, group: str, ip: str | None, user_id: int | str | None
+    ) -> Generator[tuple[str, Limit, float], Decision, Verdict | None]:
+        """The rules of :meth:`check` without the store: yields each bucket to charge
+        (key, limit, and the instant, one for all of a request's buckets), is sent its
+        decision, returns the verdict."""
         policy = self._policies.get(group)
         if policy is None:
             return None
@@ -101,11 +137,10 @@ class RateLimiter:
             buckets.append(("ip", f"{group}:ip:{ip}", policy.per_ip))
         if not buckets:
             return None
-
-        now = self._clock()  # one instant for every bucket of this request
+        now = self._clock()
         verdicts: list[Verdict] = []
         for scope, key, limit in buckets:
-            decision = await self._store.hit(key, limit, now, cost)
+            decision = yield key, limit, now
             verdict = Verdict(decision=decision, limit=limit, scope=scope, key=key)
             if not decision.allowed:
                 return verdict

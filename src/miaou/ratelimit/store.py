@@ -62,6 +62,11 @@ class MemoryStore:
         return len(self._tats)
 
     async def hit(self, key: str, limit: Limit, now: float, cost: int = 1) -> Decision:
+        return self.hit_now(key, limit, now, cost)
+
+    def hit_now(self, key: str, limit: Limit, now: float, cost: int = 1) -> Decision:
+        """:meth:`hit` without a coroutine: for callers that cannot await (the segment
+        fast path answers inside uvicorn's protocol callbacks)."""
         tat = self._tats.get(key)
         decision = decide(tat, now, limit, cost)
         if decision.allowed:
