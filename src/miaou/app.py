@@ -56,7 +56,7 @@ from miaou.gateway import api as gateway_api
 from miaou.gateway.presence import LocalPresence, Presence, RedisPresence
 from miaou.gateway.ready import ReadyReader
 from miaou.gateway.sessions import Gateway
-from miaou.http import health
+from miaou.http import health, node_info
 from miaou.http.errors import exception_handlers
 from miaou.http.ratelimit import RateLimits, rate_limit_middleware
 from miaou.jobs.processes import ProcessPool
@@ -161,6 +161,7 @@ class Node:
         app = Litestar(
             route_handlers=[
                 *health.routes,
+                *node_info.routes,
                 AuthController,
                 UsersController,
                 AdminInvitesController,

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import event, select, update
 
+import miaou
 from miaou.accounts import service
 from miaou.accounts.models import InviteCreate
 from miaou.accounts.tokens import token_hash
@@ -253,6 +254,18 @@ async def test_password_change_revokes_other_sessions(make_client) -> None:
     with pytest.raises(ApiError):
         await make_client().login("kim", PASSWORD)
     await make_client().login("kim", "a new passphrase")
+
+
+@pytest.mark.parametrize("mode", ["open", "invite", "closed"])
+async def test_the_node_says_how_to_register_without_a_token(start_node, mode) -> None:
+    node = await start_node(registration=mode, max_attachment_bytes=3_000_000)
+    async with Client(node.url) as client:
+        info = await client.node_info()
+    assert info["registration"] == mode
+    assert info["version"] == miaou.__version__
+    assert info["limits"]["attachment_bytes"] == 3_000_000
+    assert info["limits"]["message_characters"] == 4000
+    assert info["limits"]["attachments_per_message"] == 10
 
 
 async def test_registration_closed(start_node) -> None:

@@ -193,6 +193,10 @@ class Client(ChatCalls, TrackCalls):
     async def health(self) -> dict[str, Any]:
         return dict((await self.request("GET", "/healthz")).json())
 
+    async def node_info(self) -> dict[str, Any]:
+        """The node's version, registration mode (open, invite, closed) and limits."""
+        return dict((await self.request("GET", "/api/v1/node")).json())
+
     # -- gateway ------------------------------------------------------------------------
     async def gateway(self, **kw: Any) -> GatewayClient:
         """A gateway client for this node and token (``GET /api/v1/gateway`` names the URL),

@@ -1,5 +1,6 @@
 // <miaou-login>: log in or create an account (docs/api.md, Authentication).
 
+import { api } from '../api.js';
 import { h } from '../dom.js';
 import { navigate } from '../router.js';
 import { login, register } from '../session.js';
@@ -10,6 +11,15 @@ class MiaouLogin extends HTMLElement {
   connectedCallback() {
     this.mode = store.route.name === 'register' ? 'register' : 'login';
     this.needsInvite = false;
+    this.registration = null; // 'open' | 'invite' | 'closed', once the node said
+    api
+      .get('/node')
+      .then((node) => {
+        this.registration = node.registration;
+        this.needsInvite = node.registration === 'invite';
+        if (this.isConnected && node.registration !== 'open') this.render();
+      })
+      .catch(() => {}); // an older node: find out on submit, as before
     this.off = store.on('route', () => {
       if (store.route.name === 'login' || store.route.name === 'register') this.mode = store.route.name;
       this.render();
@@ -44,12 +54,14 @@ class MiaouLogin extends HTMLElement {
 
   render() {
     const registering = this.mode === 'register';
+    const closed = registering && this.registration === 'closed';
     const invite = store.route.name === 'invite' ? store.route.params.code : null;
     const error = h('p', { class: 'form-error', role: 'alert' });
     const submit = h('button', {
       type: 'submit',
       class: 'button primary wide',
       text: registering ? 'Create account' : 'Log in',
+      disabled: closed,
     });
     const fields = [
       this.field('username', 'Username', {
@@ -81,6 +93,11 @@ class MiaouLogin extends HTMLElement {
       invite
         ? h('p', { class: 'intro', text: 'You have been invited to a guild: log in or create an account to join it.' })
         : null,
+      closed
+        ? h('p', { class: 'intro', role: 'note', text: 'This node is not taking new accounts: an administrator makes them.' })
+        : registering && this.needsInvite
+          ? h('p', { class: 'intro', text: 'This node takes new accounts with a registration invite code.' })
+          : null,
       fields,
       error,
       submit,
@@ -97,6 +114,11 @@ class MiaouLogin extends HTMLElement {
       ),
     );
     form.addEventListener('submit', (event) => this.submit(event, form, error, submit));
+    // Drawn again (the node's answer, a switch of mode): what was typed stays.
+    for (const input of this.querySelectorAll('input')) {
+      const twin = input.value && form.querySelector(`input[name="${input.name}"]`);
+      if (twin) twin.value = input.value;
+    }
     this.replaceChildren(h('main', { class: 'auth' }, h('div', { class: 'auth-brand', 'aria-hidden': 'true', text: 'Miaou' }), form));
     form.querySelector('input')?.focus();
   }
