@@ -99,6 +99,9 @@ async def test_threads_live_in_the_side_panel(
     await alice.keyboard.press("Enter")
     answer = bob_thread.locator("li.message", has_text="or fish")
     await expect(answer.locator(".reply-preview")).to_contain_text("mice, surely")
+    # The link under the starter counts the thread's messages as they come.
+    alice_starter = alice.locator("main li.message", has_text="what do cats dream of?")
+    await expect(alice_starter.locator(".thread-link")).to_contain_text("2 messages")
     # The channel itself does not show the thread's messages.
     await expect(alice.locator("main li.message", has_text="mice, surely")).to_have_count(0)
     await screenshot(bob, "20-thread-panel")

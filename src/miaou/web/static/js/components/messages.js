@@ -64,6 +64,10 @@ class MiaouMessages extends HTMLElement {
         this.update();
       }),
       store.on('members', this.update),
+      // A thread of this channel changed (a message in it): the link under its starter.
+      store.on('threads', ({ parentId }) => {
+        if (parentId === this.channelId) this.update();
+      }),
       store.on('channels', () => {
         this.renderHeader();
         this.update();
