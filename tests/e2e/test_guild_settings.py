@@ -5,6 +5,7 @@ log with its filters. A member without permissions is offered no settings."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -184,6 +185,22 @@ async def test_channels_roles_and_overwrites_live(
     await everyone.get_by_label("VIEW_CHANNEL").check()
     await everyone.get_by_role("button", name="Save role").click()
     await expect(sidebar_channel(bob, "general")).to_be_visible()
+    # A change that cannot show a channel (ADD_REACTIONS taken from @everyone) sends no
+    # member's client to the node for its channel list (every member's would come at once).
+    listings: list[str] = []
+    listing = f"/api/v1/guilds/{world.guild_id}/channels"
+    bob.on("request", lambda r: listings.append(r.url) if r.url.endswith(listing) else None)
+    await everyone.get_by_label("ADD_REACTIONS").uncheck()
+    await everyone.get_by_role("button", name="Save role").click()
+    for _ in range(100):  # until the node has it (the form's "Saved." is the last save's)
+        roles = {r["id"]: r for r in await world.alice.roles(world.guild_id)}
+        if not int(roles[world.guild_id]["permissions"]) & (1 << 6):  # ADD_REACTIONS
+            break
+        await asyncio.sleep(0.05)
+    await bob.wait_for_timeout(900)  # past the client's refresh delay (150-500 ms)
+    assert listings == []
+    await everyone.get_by_label("ADD_REACTIONS").check()
+    await everyone.get_by_role("button", name="Save role").click()
 
     # A member's own overwrite: Bob may read #staff but not write there.
     await sidebar_channel(bob, "staff").click()

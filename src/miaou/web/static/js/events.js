@@ -252,11 +252,14 @@ function roleChanged(d) {
   const before = (guild.roles ?? []).find((r) => r.id === d.role.id);
   guild.roles = [...(guild.roles ?? []).filter((r) => r.id !== d.role.id), d.role];
   // A role of mine (or @everyone) changed its permissions: channels may appear or go. Those
-  // that go, go now (computed here); those that appear are read over REST.
+  // that go, go now (computed here); those that appear are read over REST, and only when the
+  // role gained VIEW_CHANNEL or ADMINISTRATOR: nothing else can show a channel, and a change
+  // of @everyone would otherwise send every member's client to the node at once.
   const mine = d.role.id === d.guild_id || store.myRoles(d.guild_id).has(d.role.id);
   if (mine && before?.permissions !== d.role.permissions) {
     dropHidden(d.guild_id);
-    refreshChannelsSoon(d.guild_id);
+    const gained = before ? BigInt(d.role.permissions) & ~BigInt(before.permissions) : -1n;
+    if (gained & (Permission.VIEW_CHANNEL | Permission.ADMINISTRATOR)) refreshChannelsSoon(d.guild_id);
   }
   store.emit('channels', { guildId: d.guild_id });
 }
