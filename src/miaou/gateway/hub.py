@@ -286,23 +286,21 @@ class Hub:
         if kind != "user":
             return
         user_id = int(ident)
-        if type_ in ("GUILD_CREATE", "GUILD_JOIN"):
-            target = f"guild:{gating.field(event.payload, 'id')}"
-        elif type_ == "CHANNEL_CREATE":
-            target = f"channel:{gating.field(event.payload, 'id')}"
-        elif type_ == "GUILD_DELETE":
+        if type_ == "GUILD_DELETE":
             guild = f"guild:{gating.field(event.payload, 'id')}"
             for session in self.sessions_by_user.get(user_id, ()):
                 self.unsubscribe(session, [guild])
             return
-        else:
+        if follow is None:
             return
-        after = follow[1] if follow is not None and follow[0] == target else None
+        # GUILD_CREATE, GUILD_JOIN, a DM's CHANNEL_CREATE: the log stamped which stream the
+        # user now follows, and from where.
+        target, after = follow
         for session in self.sessions_by_user.get(user_id, ()):
             if target not in session.streams:
                 self.spawn(self._join(session, target, after))
 
-    async def _join(self, session: Session, name: str, after: int | None) -> None:
+    async def _join(self, session: Session, name: str, after: int) -> None:
         """A session follows a stream it gained mid-session (a guild joined, a DM opened),
         from ``after``, the stream's position when that happened (the event's ``follow``):
         what the stream delivered since goes to the session first, then its live flow."""
@@ -310,7 +308,7 @@ class Hub:
         frames: list[bytes] = []
         # Each pass reads up to what the stream has delivered; a pass that had to wait for
         # the log lets the stream move on, and the next pass (from the window) catches up.
-        while after is not None and after < stream.delivered:
+        while after < stream.delivered:
             if not session.open or name in session.streams:
                 return
             mark = stream.delivered

@@ -98,16 +98,20 @@ function reactions(message) {
   );
 }
 
+/** The thread started from this message, as the store knows it now (else as read with it). */
+export function startedThread(message) {
+  return message.thread ? store.channels.get(message.thread.id) ?? message.thread : null;
+}
+
 // The thread started from this message: its name and size, a button that opens it.
 function threadLink(message) {
-  const thread = message.thread;
-  if (!thread) return null;
-  const known = store.channels.get(thread.id) ?? thread;
+  const known = startedThread(message);
+  if (!known) return null;
   const count = known.message_count ?? 0;
   const size = count === 1 ? '1 message' : `${count} messages`;
   return h(
     'button',
-    { type: 'button', class: 'thread-link', dataset: { action: 'open-thread', thread: thread.id }, 'aria-label': `Open the thread ${known.name} (${size})` },
+    { type: 'button', class: 'thread-link', dataset: { action: 'open-thread', thread: known.id }, 'aria-label': `Open the thread ${known.name} (${size})` },
     icon('thread'),
     h('span', { class: 'thread-name', text: known.name }),
     h('span', { class: 'thread-size', text: size }),

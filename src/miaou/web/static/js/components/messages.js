@@ -21,7 +21,7 @@ import { canPin, setPinned } from '../pins.js';
 import { Permission, THREAD_TYPES, store } from '../store.js';
 import { icon } from './bits.js';
 import { confirmDeletion, showEditHistory } from './message-dialogs.js';
-import { continues, reactionPicker, renderMessage, renderPending } from './message-view.js';
+import { continues, reactionPicker, renderMessage, renderPending, startedThread } from './message-view.js';
 import { openThread } from '../thread-actions.js';
 import { startThreadDialog } from './thread-dialogs.js';
 
@@ -556,11 +556,10 @@ class MiaouMessages extends HTMLElement {
   }
 }
 
-// What the thread link under a message shows (the thread as last read, or as the store knows it).
+// What the thread link under a message shows.
 function threadSig(message) {
-  if (!message.thread) return null;
-  const known = store.channels.get(message.thread.id) ?? message.thread;
-  return [known.id, known.name, known.message_count];
+  const known = startedThread(message);
+  return known ? [known.id, known.name, known.message_count] : null;
 }
 
 customElements.define('miaou-messages', MiaouMessages);
