@@ -25,7 +25,11 @@ class MiaouChannels extends HTMLElement {
     const guildId = store.route.params.guildId;
     const guild = guildId ? store.guilds.get(guildId) : null;
     const body = guild ? this.guildPanel(guild) : [h('miaou-dm-list')];
-    this.replaceChildren(h('div', { class: 'sidebar' }, body, this.userPanel()));
+    const next = h('div', { class: 'sidebar' }, body, this.userPanel());
+    // Most updates (a presence, a message elsewhere) change nothing shown here: keep the
+    // links in place, or a click landing while they are redrawn is lost.
+    if (this.firstElementChild?.isEqualNode(next)) return;
+    this.replaceChildren(next);
   }
 
   guildPanel(guild) {
