@@ -112,6 +112,14 @@ class InlineConnection(AsyncConnection):
     async def close(self) -> None:
         self._proxied.close()
 
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        # AsyncConnection closes in a task of its own, shielded from cancellation; this
+        # close cannot be interrupted, and the task cost more than the read it ended. It
+        # also handed the connection back to the pool only a loop pass later: under a burst
+        # of IDENTIFYs (1,000 at once) every task took a new connection meanwhile, and 747
+        # were open at once (each with its own page and statement caches).
+        self._proxied.close()
+
     def begin(self) -> AsyncTransaction:
         return InlineTransaction(self)
 
