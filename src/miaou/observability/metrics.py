@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 import miaou
+from miaou.observability.heap import HeapCollector
 
 #: Route label for requests that matched no route (404, 405, bad host, ...).
 UNMATCHED_ROUTE = "<unmatched>"
@@ -194,6 +195,7 @@ class Metrics:
         self.registry.register(self.db_pool)
         self.gateway = GatewayCollector()
         self.registry.register(self.gateway)
+        self.registry.register(HeapCollector())
 
     def set_pool_stats(self, source: PoolStatsSource | None) -> None:
         """Attach (or detach) the pool reader once the engine exists."""
