@@ -60,12 +60,19 @@ async def test_two_people_chat_live(open_page: OpenPage, console: Console, tmp_p
     await register(bob, "bob")
     await expect(bob.get_by_role("heading", name="Cat Lovers")).to_be_visible()
     await screenshot(bob, "03-invite-accept")
+    # The join's GUILD_JOIN carries the guild and its channels: Bob's client does not read
+    # the guild, its channel list or the read states over REST.
+    guild_reads: list[str] = []
+    guild_read = re.compile(r"/api/v1/(guilds/\d+(/channels)?|users/@me/read-states)$")
+    bob.on("request", lambda r: guild_reads.append(r.url) if guild_read.search(r.url) else None)
     await bob.get_by_role("button", name="Join Cat Lovers").click()
     await expect(bob.get_by_role("heading", name="# general")).to_be_visible()
 
     # Alice sees Bob arrive in the member list.
     members = alice.locator("miaou-members")
     await expect(members.get_by_text("bob", exact=True)).to_be_visible()
+    await expect(bob.locator("miaou-members").get_by_text("alice", exact=True)).to_be_visible()
+    assert guild_reads == []
 
     # Bob types: Alice sees it; then he sends, and she reads it live, rendered.
     bob_box = bob.get_by_label("Message #general")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,6 +11,7 @@ from chat_world import World, build_world
 
 from miaou.bus import Event
 from miaou.db.engine import Database
+from miaou.sdk import GatewayClient
 
 
 @pytest.fixture
@@ -26,6 +28,14 @@ async def world(node) -> AsyncIterator[World]:
     w = await build_world(node.url)
     yield w
     await w.close()
+
+
+@pytest.fixture
+async def gateways() -> AsyncIterator[list[GatewayClient]]:
+    """Gateway clients a test opens; closed after it."""
+    opened: list[GatewayClient] = []
+    yield opened
+    await asyncio.gather(*(gw.close() for gw in opened))
 
 
 @pytest.fixture

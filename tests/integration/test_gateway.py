@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,13 +36,6 @@ TIMEOUT = 10.0
 @pytest.fixture
 async def node(start_node: Callable[..., Any]) -> RunningNode:
     return await start_node(ratelimit={"enabled": False})
-
-
-@pytest.fixture
-async def gateways() -> AsyncIterator[list[GatewayClient]]:
-    opened: list[GatewayClient] = []
-    yield opened
-    await asyncio.gather(*(gw.close() for gw in opened))
 
 
 @pytest.fixture

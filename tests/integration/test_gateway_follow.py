@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,13 +35,6 @@ async def cast(node: RunningNode, make_client: Any) -> tuple[Person, Person, Gui
     invite = await owner.client.create_guild_invite(guild.channel, max_uses=0)
     newcomer = await person(make_client, "newcomer")
     return owner, newcomer, guild, invite["code"]
-
-
-@pytest.fixture
-async def gateways() -> AsyncIterator[list[GatewayClient]]:
-    opened: list[GatewayClient] = []
-    yield opened
-    await asyncio.gather(*(gw.close() for gw in opened))
 
 
 async def test_a_guild_joined_live_gets_what_came_while_its_stream_loaded(

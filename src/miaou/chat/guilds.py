@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou import ids
 from miaou.chat import audit
-from miaou.chat.access import guild_access
+from miaou.chat.access import GuildAccess, guild_access, role_infos
 from miaou.chat.models import (
     THREAD_TYPES,
     ChannelType,
@@ -25,6 +25,8 @@ from miaou.chat.models import (
     GuildCreate,
     GuildPatch,
     GuildWithChannels,
+    JoinedGuild,
+    Member,
     OwnershipTransfer,
 )
 from miaou.chat.outbox import Outbox, guild_stream, user_stream
@@ -179,6 +181,30 @@ async def guild_channels(
             if row.target_id is not None:
                 listed.append(row)
     return list(found.values())
+
+
+async def joined_guild(
+    conn: AsyncConnection, guild_id: int, member: Member, now: int
+) -> JoinedGuild:
+    """The guild as READY lists it for ``member`` (its fields, roles and ``member_count``,
+    the channels the member may view with their overwrites, and the member), read in the
+    caller's transaction: what GUILD_JOIN carries."""
+    user_id = int(member.user.id)
+    (found,) = await memberships(conn, user_id, [guild_id])
+    count = await conn.execute(
+        select(func.count()).select_from(members).where(members.c.guild_id == guild_id)
+    )
+    role_ids = frozenset(found.role_ids())
+    access = GuildAccess(found.row, found.row, role_infos(found.roles), role_ids, now)
+    return JoinedGuild(
+        **msgspec.structs.asdict(guild_view(found.row, found.roles, count.scalar_one())),
+        channels=[
+            channel_view(row, channel_overwrites)
+            for row, channel_overwrites in await guild_channels(conn, user_id, [guild_id])
+            if Permission.VIEW_CHANNEL in access.in_channel(channel_overwrites)
+        ],
+        member=member,
+    )
 
 
 async def load_guilds(conn: AsyncConnection, guild_ids: list[int]) -> list[Guild]:

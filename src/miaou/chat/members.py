@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from miaou.accounts.service import user_view
 from miaou.chat import audit
 from miaou.chat.access import GuildAccess, guild_access, is_banned
+from miaou.chat.guilds import joined_guild
 from miaou.chat.models import Ban, BanCreate, Member, MemberPatch
 from miaou.chat.outbox import Outbox, guild_stream, user_stream
 from miaou.chat.permissions import MemberInfo, Permission, can_manage_role, can_moderate
@@ -111,9 +112,11 @@ class MemberService:
         )
         member = await self._member(conn, guild_id, user_id)
         events.append(self._member_event("GUILD_MEMBER_ADD", guild_id, member))
+        # The guild as READY would list it for them, so that a client shows it at once.
+        joined = await joined_guild(conn, guild_id, member, now_ms())
         events.append(
             self.outbox.event(
-                "GUILD_JOIN", user_stream(user_id), {"id": str(guild_id)},
+                "GUILD_JOIN", user_stream(user_id), msgspec.to_builtins(joined),
                 follows=guild_stream(guild_id),
             )
         )  # fmt: skip

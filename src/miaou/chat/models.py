@@ -238,6 +238,13 @@ class GuildWithChannels(Guild, kw_only=True):
     channels: list[Channel]
 
 
+class JoinedGuild(GuildWithChannels, kw_only=True):
+    """A guild as a member is shown it (READY's guilds, GUILD_JOIN): only the channels they
+    may view, each with its overwrites, and their own member object."""
+
+    member: Member
+
+
 class Invite(msgspec.Struct, kw_only=True):
     code: str
     guild_id: str

@@ -8,6 +8,7 @@ import { store } from './store.js';
 export const PAGE = 50;
 const TYPING_EVERY_MS = 8000; // the node shows typing for 10 s
 const INVITE_MAX_AGE_S = 7 * 86400; // the longest the node allows
+const JOIN_WAIT_MS = 3000; // for a join's GUILD_JOIN before reading the guild over REST
 
 const changed = (channelId, kind) => store.emit('messages', { channelId, kind });
 
@@ -299,8 +300,28 @@ export function inviteCode(text) {
   return match ? decodeURIComponent(match[1]) : trimmed;
 }
 
+/** True once the guild is in the store, false if it is not within `ms`. */
+function guildArrives(guildId, ms) {
+  if (store.guilds.has(guildId)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let timer = 0;
+    const off = store.on('guilds', () => {
+      if (!store.guilds.has(guildId)) return;
+      clearTimeout(timer);
+      off();
+      resolve(true);
+    });
+    timer = setTimeout(() => {
+      off();
+      resolve(false);
+    }, ms);
+  });
+}
+
 export async function acceptInvite(code) {
   const guild = await api.acceptInvite(code);
-  await loadGuild(guild.id);
+  // The join's GUILD_JOIN (or, on a session that starts meanwhile, READY) brings the guild
+  // with its channels; it is read over REST only if neither comes in time.
+  if (!(await guildArrives(guild.id, JOIN_WAIT_MS))) await loadGuild(guild.id);
   return guild;
 }

@@ -65,7 +65,17 @@ const handlers = {
     store.emit('channels', { guildId: d.id });
   },
   GUILD_JOIN(d) {
-    if (!store.guilds.has(d.id)) loadGuild(d.id).catch(() => {});
+    // The guild as READY lists it: the channels I may view, its roles, my member. A node
+    // that sends only the id leaves it to be read over REST.
+    if (!d.channels) {
+      if (!store.guilds.has(d.id)) loadGuild(d.id).catch(() => {});
+      return;
+    }
+    const guild = { ...d };
+    delete guild.follow;
+    store.addGuild(guild);
+    store.emit('guilds');
+    store.emit('channels', { guildId: d.id });
   },
   GUILD_UPDATE(d) {
     const known = store.guilds.get(d.id);
@@ -128,7 +138,8 @@ const handlers = {
   GUILD_MEMBER_ADD(d) {
     memberChanged(d);
     const guild = store.guilds.get(d.guild_id);
-    if (guild) guild.member_count = (guild.member_count ?? 0) + 1;
+    // My own arrival is counted already (GUILD_JOIN's member_count, or the REST read).
+    if (guild && d.user.id !== store.me?.id) guild.member_count = (guild.member_count ?? 0) + 1;
     seenOnline(d.user.id, d.guild_id);
     store.emit('members', { guildId: d.guild_id });
   },
