@@ -200,6 +200,8 @@ class Node:
             self.bus.on_reconnect = self.gateway.hub.resync
             await self.bus.start()
         await self.presence.start()
+        if self.db.checkpointer is not None:
+            self.db.checkpointer.start()
         if self.settings.jobs_in_serve:
             await self.job_runner.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="miaou-sweeper")

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from miaou.db import sqlite_inline
+from miaou.db.wal_checkpoint import WalCheckpointer
 from miaou.errors import Unavailable
 
 _WRITE = "miaou_write"
@@ -39,6 +40,8 @@ class Database:
         kwargs: dict[str, Any] = {}
         # One process's SQLite writers take turns here rather than in a blocking BEGIN.
         self._sqlite_writers: asyncio.Lock | None = None
+        #: SQLite in a file: checkpoints the WAL in the background once started (a node).
+        self.checkpointer: WalCheckpointer | None = None
         self.engine: AsyncEngine
         if self.dialect == "sqlite":
             path = parsed.database or ":memory:"
@@ -48,6 +51,8 @@ class Database:
             # the requests in flight, rather than closing the overflow after each.
             self.engine = sqlite_inline.engine(parsed, pool_size=4 * pool_size)
             self._sqlite_writers = asyncio.Lock()
+            if path != ":memory:":
+                self.checkpointer = WalCheckpointer(path)
         else:
             # No pre-ping: it doubles the round trips of every checkout. A connection found
             # dead fails its request with Unavailable and is replaced by the pool.
@@ -95,6 +100,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
         await self.engine.dispose()
 
 

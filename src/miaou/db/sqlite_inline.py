@@ -39,6 +39,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from miaou.db.wal_checkpoint import AUTOCHECKPOINT_PAGES
+
 PRAGMAS = (
     "journal_mode=WAL",
     "foreign_keys=ON",
@@ -46,6 +48,9 @@ PRAGMAS = (
     # With WAL, NORMAL loses nothing on a process crash (kill -9): committed pages are in
     # the OS cache. Only a power loss may drop the last transactions.
     "synchronous=NORMAL",
+    # A serving node checkpoints in the background (miaou.db.wal_checkpoint); a commit
+    # does it itself only past this many pages.
+    f"wal_autocheckpoint={AUTOCHECKPOINT_PAGES}",
 )
 
 
