@@ -11,7 +11,7 @@ from pathlib import Path
 
 import greenlet
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from miaou.db.engine import Database
 
@@ -108,25 +108,3 @@ async def test_writers_of_one_process_queue_instead_of_blocking(db: Database) ->
     async with db.read() as conn:
         assert (await conn.execute(text("SELECT n FROM counter"))).scalar_one() == 10
 
-
-async def test_a_read_returns_its_connection_before_the_caller_goes_on(db: Database) -> None:
-    """Many tasks reading at once, none holding a connection across a wait, share one
-    connection: each is back in the pool when its ``read()`` block ends. (Closed in a task
-    of its own, it came back a loop pass later, and a burst of 1,000 IDENTIFYs opened 747
-    connections, each with its own page and statement caches.)"""
-    opened = 0
-
-    def count(*_: object) -> None:
-        nonlocal opened
-        opened += 1
-
-    event.listen(db.engine.sync_engine, "connect", count)
-
-    async def reader() -> None:
-        for _ in range(5):
-            async with db.read() as conn:
-                assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
-            await asyncio.sleep(0)
-
-    await asyncio.gather(*(reader() for _ in range(50)))
-    assert opened == 1

@@ -57,7 +57,7 @@ class Database:
             # No pre-ping: it doubles the round trips of every checkout. A connection found
             # dead fails its request with Unavailable and is replaced by the pool.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
-            self.engine = create_async_engine(url, **kwargs)
+            self.engine = PromptEngine(create_async_engine(url, **kwargs).sync_engine)
         # The same pool, its connections marked for writing from the start: setting the
         # option per transaction cost a round of SQLAlchemy's machinery on every write.
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
@@ -103,6 +103,31 @@ class Database:
         if self.checkpointer is not None:
             await self.checkpointer.stop()
         await self.engine.dispose()
+
+
+class PromptConnection(AsyncConnection):
+    """An ``AsyncConnection`` that goes back to the pool when its block ends.
+
+    SQLAlchemy closes a connection in a task of its own, shielded from cancellation, and
+    the caller goes on a loop pass before the connection is back: a burst of requests then
+    takes a new connection each meanwhile (on SQLite 747 were open at once under 1,000
+    IDENTIFYs; here the pool's bound makes them wait instead). Once the transaction is over,
+    closing does no I/O (asyncpg's rollback on check-in is a no-op outside a transaction),
+    so it cannot be cut short; with a transaction still open the shielded close stays.
+    """
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self.in_transaction():
+            await super().__aexit__(type_, value, traceback)
+        else:
+            await self.close()
+
+
+class PromptEngine(AsyncEngine):
+    _connection_cls = PromptConnection
+
+    def execution_options(self, **opt: Any) -> AsyncEngine:
+        return PromptEngine(self.sync_engine.execution_options(**opt))
 
 
 @asynccontextmanager
