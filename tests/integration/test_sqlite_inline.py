@@ -107,4 +107,3 @@ async def test_writers_of_one_process_queue_instead_of_blocking(db: Database) ->
     assert time.monotonic() - started < 5
     async with db.read() as conn:
         assert (await conn.execute(text("SELECT n FROM counter"))).scalar_one() == 10
-
