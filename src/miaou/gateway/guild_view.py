@@ -254,6 +254,13 @@ class GuildView:
         found.update(c for c in entry.if_member if user_id in self._channels[c].members)
         return sorted(found)
 
+    def sights(self, users: Iterable[int], now_ms: int) -> list[set[int] | None]:
+        """Per user, the cached set of channels and threads their viewer sees (None for a
+        non-member): one set object per viewer, changed in place by later events (copy it
+        to keep it). Private threads seen only as a thread member are not in it."""
+        members, entry = self._members, self._entry
+        return [None if v is None else entry(v, now_ms).visible for v in map(members.get, users)]
+
     def deliver(
         self, event_type: str, payload: Any, users: Iterable[int], now_ms: int
     ) -> list[int]:

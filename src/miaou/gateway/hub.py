@@ -4,7 +4,9 @@ The hub follows the streams its sessions need (``guild:``, ``user:``, ``channel:
 of other streams are dropped on arrival. Per event: the frame is encoded once; a guild's
 :class:`GuildView` is updated from the event in stream order, so the event after a rule
 change is filtered by the new rules; recipients get the same bytes queued, and one flush per
-loop pass writes each connection's queue in one write (see ``transport.Session``).
+loop pass writes each connection's queue in one write (see ``transport.Session``). A rule
+change is followed, for each member whose sight of channels it changed, by CHANNEL_CREATE /
+CHANNEL_DELETE made for them (``channel_sight``; not kept in the window).
 
 Sessions join a stream *holding*: live frames queue aside while their READY or replay is
 built from the database, then go out after it, so nothing falls between the snapshot and
@@ -25,6 +27,7 @@ import structlog
 from miaou.bus import Bus, Event, log
 from miaou.db.engine import Database
 from miaou.gateway import gating
+from miaou.gateway.channel_sight import SIGHT_EVENTS, WATCHED, Before, ChannelBook, changes_sight
 from miaou.gateway.frames import dispatch_frame, encode
 from miaou.gateway.guild_view import GuildView
 from miaou.gateway.streams import GAP_WAIT_MS, Sent, Stream
@@ -110,6 +113,7 @@ class Hub:
                 guild_id = guild_id_of(stream.name)
                 if guild_id is not None:
                     stream.view = await GuildView.load(conn, guild_id)
+                    stream.book = await ChannelBook.load(conn, guild_id)
         for stream in streams:
             stream.delivered = heads[stream.name]
             stream.loaded.set_result(None)
@@ -247,27 +251,39 @@ class Hub:
                 log_.error("stream_gap_unfillable", stream=stream.name)
 
     def _dispatch(self, stream: Stream, event: Event, position: int | None) -> None:
-        payload = event.payload
-        frame = dispatch_frame(event.type, encode(payload), position, stream.name)
+        payload, type_ = event.payload, event.type
+        frame = dispatch_frame(type_, encode(payload), position, stream.name)
         view = stream.view
         channel: int | None = None
         recipients: Iterable[Session] = stream.subscribers
+        before: Before | None = None
+        watched = type_ in WATCHED  # messages, reactions, typing: this lookup, nothing more
         if view is not None:
-            rule = gating.gate(event.type, payload)
+            rule = gating.gate(type_, payload)
             channel = _window_channel(rule)
             subscribers = list(stream.subscribers)
-            chosen = set(
-                view.deliver(event.type, payload, [s.user_id for s in subscribers], now_ms())
-            )
+            users = [s.user_id for s in subscribers]
+            now = now_ms()
+            if watched and changes_sight(view, type_, payload):
+                before = Before(view, users, now)
+            chosen = set(view.deliver(type_, payload, users, now))
             recipients = [s for s in subscribers if s.user_id in chosen]
         count = 0
         for session in recipients:
             session.push(frame)
             count += 1
+        if watched and view is not None and stream.book is not None:
+            stream.book.apply(type_, payload)
+            if before is not None:
+                # Right after the rule event's frame: who gained or lost sight of a channel.
+                for index, frames in stream.book.derived(view, before, users, now, stream.name):
+                    for derived in frames:
+                        subscribers[index].push(derived)
+                    count += len(frames)
         self.deliveries += count
         if position is not None:
-            follow = follow_of(payload) if stream.view is None else None
-            stream.window.append(Sent(position, frame, channel, follow))
+            follow = follow_of(payload) if view is None else None
+            stream.window.append(Sent(position, frame, channel, follow, before is not None))
             self._after(stream, event, follow)
 
     def _after(self, stream: Stream, event: Event, follow: tuple[str, int] | None) -> None:
@@ -328,10 +344,16 @@ class Hub:
 
     # -- replay ------------------------------------------------------------------------
     async def replay(
-        self, session: Session, positions: dict[str, int], marks: dict[str, int]
+        self,
+        session: Session,
+        positions: dict[str, int],
+        marks: dict[str, int],
+        stale: set[str] | None = None,
     ) -> list[bytes] | None:
         """The frames a resuming session missed, ``positions`` (exclusive) to ``marks``
-        (inclusive), filtered as live delivery would; None if any gap was pruned."""
+        (inclusive), filtered as live delivery would; None if any gap was pruned. Streams
+        whose replayed part holds an event that may have changed who sees which channel
+        are added to ``stale``: the replay cannot say which channels it showed or hid."""
         frames: list[bytes] = []
         positions = dict(positions)
         names = list(positions)
@@ -348,6 +370,8 @@ class Hub:
                 except log.Gap:
                     return None
             frames += self._visible(session, stream, sent, mark)
+            if stale is not None and any(i.sight for i in sent if i.position <= mark):
+                stale.add(name)
             for item in sent:
                 # A guild joined (or DM opened) while the client was away: it has no
                 # position there yet; its events since the join follow the join.
@@ -382,7 +406,8 @@ class Hub:
             payload = msgspec.json.decode(logged.payload)
             channel = _window_channel(gating.gate(logged.type, payload))
             frame = dispatch_frame(logged.type, logged.payload, logged.position, name)
-            out.append(Sent(logged.position, frame, channel, follow_of(payload)))
+            sight = logged.type in SIGHT_EVENTS and guild_id_of(name) is not None
+            out.append(Sent(logged.position, frame, channel, follow_of(payload), sight))
         return out
 
     # -- writing -------------------------------------------------------------------------

@@ -130,7 +130,8 @@ class Gateway:
             await self._list_presences(ready["guilds"], views)
             frames = [dispatch_frame("READY", encode(ready), None, None)]
         else:
-            replayed = await self.hub.replay(session, request.positions, marks)
+            stale: set[str] = set()
+            replayed = await self.hub.replay(session, request.positions, marks, stale)
             if replayed is None:
                 self.invalid_sessions += 1
                 self.hub.unsubscribe(session)
@@ -140,7 +141,12 @@ class Gateway:
                 return
             self.resumes += 1
             fresh = {name: at for name, at in marks.items() if name not in request.positions}
-            resumed = dispatch_frame("RESUMED", encode({"positions": fresh}), None, None)
+            # The replay re-sends rule changes but not the CHANNEL_CREATE / DELETE they made
+            # live (channel_sight): the client re-reads these guilds' channels.
+            refetch = sorted(name[6:] for name in stale if name.startswith("guild:"))
+            resumed = dispatch_frame(
+                "RESUMED", encode({"positions": fresh, "refetch_channels": refetch}), None, None
+            )
             frames = [*replayed, resumed]
         if not session.open:
             self.hub.unsubscribe(session)

@@ -18,6 +18,7 @@ import msgspec
 from miaou.bus import Event
 
 if TYPE_CHECKING:
+    from miaou.gateway.channel_sight import ChannelBook
     from miaou.gateway.guild_view import GuildView
     from miaou.gateway.transport import Session
 
@@ -34,10 +35,15 @@ class Sent(msgspec.Struct, frozen=True, array_like=True):
     channel: int | None  # VIEW_CHANNEL on this channel gates it; None: every subscriber
     #: (stream, position) when the event makes its recipient follow that stream from there.
     follow: tuple[str, int] | None = None
+    #: The event may have changed who sees which channel (``channel_sight``): a RESUME whose
+    #: replay holds it tells the client to re-read the guild's channels.
+    sight: bool = False
 
 
 class Stream:
-    __slots__ = ("delivered", "early", "filling", "loaded", "name", "subscribers", "view", "window")
+    __slots__ = (
+        "book", "delivered", "early", "filling", "loaded", "name", "subscribers", "view", "window",
+    )  # fmt: skip
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -50,6 +56,8 @@ class Stream:
         #: Set when the starting position (and the guild view) are known.
         self.loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.view: GuildView | None = None
+        #: A guild's channels as READY lists them (loaded with the view).
+        self.book: ChannelBook | None = None
         self.filling: asyncio.Task[None] | None = None
 
     @property
