@@ -61,6 +61,11 @@ async def test_channels_roles_and_overwrites_live(
     open_page: OpenPage, console: Console, world: World
 ) -> None:
     alice, bob = await open_both(open_page, world)
+    # Bob's client never reads the channel list again below: the node tells it which
+    # channels a rule change shows or hides (CHANNEL_CREATE / CHANNEL_DELETE made for him).
+    listings: list[str] = []
+    listing = f"/api/v1/guilds/{world.guild_id}/channels"
+    bob.on("request", lambda r: listings.append(r.url) if r.url.endswith(listing) else None)
     # Bob may manage nothing: no settings for him.
     await expect(bob.get_by_role("link", name="Settings of Guild Hall")).to_have_count(0)
 
@@ -102,11 +107,9 @@ async def test_channels_roles_and_overwrites_live(
     bob_links = bob.locator("miaou-channels a.channel-link .name")
     await expect(bob_links).to_have_text(["general", "tmp", "staff"])
     await alice.get_by_role("button", name="Delete #tmp").click()
-    await (
-        alice.get_by_role("dialog", name="Delete channel")
-        .get_by_role("button", name="Delete")
-        .click()
-    )
+    delete = alice.get_by_role("dialog", name="Delete channel")
+    await delete.get_by_label("Reason").fill("  only a test  ")  # trimmed
+    await delete.get_by_role("button", name="Delete").click()
     await expect(sidebar_channel(bob, "tmp")).to_have_count(0)
     await screenshot(alice, "41-settings-channels")
 
@@ -152,12 +155,13 @@ async def test_channels_roles_and_overwrites_live(
         .get_by_role("button", name="Delete role")
         .click()
     )
-    await (
-        alice.get_by_role("dialog", name="Delete role").get_by_role("button", name="Delete").click()
-    )
+    delete = alice.get_by_role("dialog", name="Delete role")
+    await delete.get_by_label("Reason").fill("one role is enough")
+    await delete.get_by_role("button", name="Delete").click()
     await expect(picks).to_have_text(["Crew · shown apart", "@everyone"])
     await alice.locator("miaou-members").get_by_role("button", name="bob").click()
     card = alice.get_by_role("dialog", name="bob")
+    await card.get_by_label("Reason for role changes").fill("crew duty, ünïcode & 100%")
     await card.get_by_label("Crew").check()
     await expect(card.get_by_text("Gave the role Crew.")).to_be_visible()
     await alice.keyboard.press("Escape")
@@ -185,11 +189,8 @@ async def test_channels_roles_and_overwrites_live(
     await everyone.get_by_label("VIEW_CHANNEL").check()
     await everyone.get_by_role("button", name="Save role").click()
     await expect(sidebar_channel(bob, "general")).to_be_visible()
-    # A change that cannot show a channel (ADD_REACTIONS taken from @everyone) sends no
-    # member's client to the node for its channel list (every member's would come at once).
-    listings: list[str] = []
-    listing = f"/api/v1/guilds/{world.guild_id}/channels"
-    bob.on("request", lambda r: listings.append(r.url) if r.url.endswith(listing) else None)
+    # None of it sent Bob's client to the node for its channel list (every member's would
+    # come at once), nor does a change that shows nothing (ADD_REACTIONS off for @everyone).
     await everyone.get_by_label("ADD_REACTIONS").uncheck()
     await everyone.get_by_role("button", name="Save role").click()
     for _ in range(100):  # until the node has it (the form's "Saved." is the last save's)
@@ -197,7 +198,7 @@ async def test_channels_roles_and_overwrites_live(
         if not int(roles[world.guild_id]["permissions"]) & (1 << 6):  # ADD_REACTIONS
             break
         await asyncio.sleep(0.05)
-    await bob.wait_for_timeout(900)  # past the client's refresh delay (150-500 ms)
+    await bob.wait_for_timeout(600)  # past the 150-500 ms the client used to wait
     assert listings == []
     await everyone.get_by_label("ADD_REACTIONS").check()
     await everyone.get_by_role("button", name="Save role").click()
@@ -222,6 +223,30 @@ async def test_channels_roles_and_overwrites_live(
     staff = next(c for c in await world.alice.channels(world.guild_id) if c["name"] == "staff")
     mine = [o for o in staff["permission_overwrites"] if o["id"] == world.bob_id]
     assert mine == [{"id": world.bob_id, "type": 1, "allow": "0", "deny": str(1 << 11)}]
+
+    # Kicked with a reason: Bob's guild goes; the reasons typed above are in the audit log
+    # (sent URL-encoded in X-Audit-Log-Reason).
+    await alice.goto(f"/channels/{world.guild_id}/{world.general}")
+    bob_guild = bob.locator("miaou-guilds a.guild-icon[title='Great Hall']")
+    await expect(bob_guild).to_have_count(1)
+    await alice.locator("miaou-members").get_by_role("button", name="bob").click()
+    await alice.get_by_role("dialog", name="bob").get_by_role("button", name="Kick").click()
+    kick = alice.get_by_role("dialog", name="Kick bob")
+    await kick.get_by_label("Reason").fill("nap time")
+    await screenshot(alice, "47-kick-with-reason")
+    await kick.get_by_role("button", name="Kick").click()
+    await expect(bob_guild).to_have_count(0)
+    await alice.goto(f"/channels/{world.guild_id}/settings/audit-log")
+    entries = alice.locator("li.audit-entry")
+    for action, reason in [
+        ("MEMBER_KICK", "nap time"),
+        ("MEMBER_ROLE_UPDATE", "crew duty, ünïcode & 100%"),
+        ("ROLE_DELETE", "one role is enough"),
+        ("CHANNEL_DELETE", "only a test"),
+    ]:
+        await expect(entries.filter(has_text=f"· {action}").locator(".audit-reason")).to_have_text(
+            f"Reason: {reason}"
+        )
     console.check()
 
 

@@ -109,6 +109,37 @@ async def test_history_unread_and_mentions(
     console.check()
 
 
+async def test_channel_list_patched_in_place(
+    open_page: OpenPage, console: Console, world: World
+) -> None:
+    assert world.dave.token is not None
+    path = f"/channels/{world.guild_id}/{world.general}"
+    page = await open_page("dave", path, token=world.dave.token)
+    await expect(page.get_by_role("heading", name="# general")).to_be_visible()
+    await expect(channel_link(page, "random")).to_have_class("channel-link unread")
+    # Each link's element is marked (a JS property the DOM does not copy), #general's has
+    # the focus.
+    await page.locator("miaou-channels a.channel-link").evaluate_all(
+        "links => links.forEach((a) => { a.mark = a.querySelector('.name').textContent; })"
+    )
+    await channel_link(page, "general").focus()
+
+    # Carol renames #random, mentions Dave there and adds a channel outside the category:
+    # each change is shown, and every link is still the element it was.
+    await world.carol.update_channel(world.random, name="dice")
+    await expect(channel_link(page, "dice")).to_be_visible()
+    await world.carol.send_message(world.random, f"<@{world.dave_id}> here")
+    await expect(channel_link(page, "dice").locator(".badge")).to_have_text("2")
+    await world.carol.create_channel(world.guild_id, "news")
+    links = page.locator("miaou-channels a.channel-link")
+    await expect(links.locator(".name")).to_have_text(["news", "general", "dice"])
+    marks = await links.evaluate_all("links => links.map((a) => a.mark ?? null)")
+    assert marks == [None, "general", "random"]
+    await expect(channel_link(page, "general")).to_be_focused()
+    await expect(channel_link(page, "dice")).to_have_attribute("aria-label", "dice, 2 mentions")
+    console.check()
+
+
 async def test_dropped_connection_resumes_without_loss(
     open_page: OpenPage, console: Console, world: World, node: RunningNode
 ) -> None:

@@ -39,6 +39,15 @@ async function readJson(text) {
   }
 }
 
+const MAX_REASON = 512; // characters, as the node stores them
+
+/** X-Audit-Log-Reason, URL-encoded as Discord has it (a header cannot carry most of
+ *  Unicode); none for a blank reason. */
+function reasonHeader(reason) {
+  const text = Array.from(reason?.trim() ?? '').slice(0, MAX_REASON).join('');
+  return text ? { 'X-Audit-Log-Reason': encodeURIComponent(text) } : {};
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const enc = encodeURIComponent;
 
@@ -68,8 +77,10 @@ export class Api {
     return this.token ? { Authorization: `Bearer ${this.token}` } : {};
   }
 
-  async request(method, path, { body, query, retries = 1 } = {}) {
-    const headers = { Accept: 'application/json', ...this.authHeaders() };
+  /** options: body (JSON), query, reason (for the guild's audit log), retries (on 429). */
+  async request(method, path, options = {}) {
+    const { body, query, reason, retries = 1 } = options;
+    const headers = { Accept: 'application/json', ...this.authHeaders(), ...reasonHeader(reason) };
     let payload;
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -90,7 +101,7 @@ export class Api {
     const retryAfter = retryAfterOf(response.headers);
     if (response.status === 429 && retries > 0 && (retryAfter ?? 1) <= MAX_AUTO_WAIT_S) {
       await sleep((retryAfter ?? 1) * 1000);
-      return this.request(method, path, { body, query, retries: retries - 1 });
+      return this.request(method, path, { ...options, retries: retries - 1 });
     }
     const data = await readJson(await response.text());
     if (!response.ok) throw this.failure(response.status, data, retryAfter);
@@ -108,17 +119,18 @@ export class Api {
   get(path, query) {
     return this.request('GET', path, { query });
   }
-  post(path, body) {
-    return this.request('POST', path, { body });
+  // options: {reason} for a moderation or configuration request (see request()).
+  post(path, body, options) {
+    return this.request('POST', path, { ...options, body });
   }
-  patch(path, body) {
-    return this.request('PATCH', path, { body });
+  patch(path, body, options) {
+    return this.request('PATCH', path, { ...options, body });
   }
-  put(path, body) {
-    return this.request('PUT', path, { body });
+  put(path, body, options) {
+    return this.request('PUT', path, { ...options, body });
   }
-  del(path) {
-    return this.request('DELETE', path);
+  del(path, options) {
+    return this.request('DELETE', path, options);
   }
 
   /** A file the node serves only with the token (attachments): as a Blob. */

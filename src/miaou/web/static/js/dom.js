@@ -42,6 +42,46 @@ export function fill(el, ...children) {
   return append(el, children);
 }
 
+/** Patch parent's children in place into `next` (freshly built nodes), so that elements the
+ *  user may be pointing at or focused on survive an update. An element with a data-key is
+ *  matched to the old child of the same key, which stays: its attributes are updated and
+ *  its children patched the same way (a custom element's children are its own). It keeps
+ *  its listeners, so keys go only on elements whose listeners do not depend on what may
+ *  change. Other nodes are matched in order: the old one stays if equal, else the new one
+ *  takes its place. Keys are unique among siblings. */
+export function reconcile(parent, next) {
+  const focused = document.activeElement;
+  const keyed = new Map();
+  const plain = [];
+  for (const node of parent.childNodes) {
+    if (node.dataset?.key) keyed.set(node.dataset.key, node);
+    else plain.push(node);
+  }
+  let index = 0;
+  const nodes = next.map((node) => {
+    const key = node.dataset?.key;
+    const old = key ? keyed.get(key) : plain[index++];
+    if (!old || old.localName !== node.localName) return node;
+    if (!key) return old.isEqualNode(node) ? old : node;
+    for (const { name } of [...old.attributes]) if (!node.hasAttribute(name)) old.removeAttribute(name);
+    for (const { name, value } of node.attributes) if (old.getAttribute(name) !== value) old.setAttribute(name, value);
+    if (!old.localName.includes('-')) reconcile(old, [...node.childNodes]);
+    return old;
+  });
+  let cursor = parent.firstChild;
+  for (const node of nodes) {
+    if (node === cursor) cursor = cursor.nextSibling;
+    else parent.insertBefore(node, cursor);
+  }
+  while (cursor) {
+    const after = cursor.nextSibling;
+    cursor.remove();
+    cursor = after;
+  }
+  // A kept element moved among its siblings loses the focus: give it back.
+  if (focused !== document.activeElement && parent.contains(focused)) focused.focus({ preventScroll: true });
+}
+
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
   dateStyle: 'medium',

@@ -4,7 +4,7 @@ import { ackSoon, forgetHistories, loadGuild, loadMembers, reactionKey } from '.
 import { refreshDMs } from './dm-actions.js';
 import { addNewRole, refreshChannelsSoon } from './guild-admin.js';
 import { maxId, compareIds } from './ids.js';
-import { Permission, THREAD_TYPES, store } from './store.js';
+import { THREAD_TYPES, store } from './store.js';
 
 const TYPING_MS = 10000;
 
@@ -32,15 +32,22 @@ export function applyReady(d) {
 
 /** RESUMED: every stream the client listed was replayed. A stream it did not list (a guild
  *  joined just before the drop, of which no event had arrived) may have missed events, so
- *  what is shown of it is read again over REST. */
-export function applyResumed({ positions }) {
+ *  what is shown of it is read again over REST. So are the channels of the guilds in
+ *  `refetch_channels`: a rule changed there while away, and a replay does not carry the
+ *  CHANNEL_CREATE / CHANNEL_DELETE a live session got for it (docs/gateway.md). */
+export function applyResumed({ positions, refetch_channels: refetch }) {
+  const reloaded = new Set();
   for (const stream of Object.keys(positions ?? {})) {
     const [kind, id] = stream.split(':');
     if (kind !== 'guild' || !store.guilds.has(id)) continue;
     const channels = [...store.channels.values()].filter((c) => c.guild_id === id);
     forgetHistories(channels.map((c) => c.id));
     loadGuild(id).catch(() => {});
+    reloaded.add(id);
     if (store.members.has(id)) loadMembers(id).catch(() => {});
+  }
+  for (const id of refetch ?? []) {
+    if (store.guilds.has(id) && !reloaded.has(id)) refreshChannelsSoon(id);
   }
 }
 
@@ -97,17 +104,20 @@ const handlers = {
     const guild = store.guilds.get(d.guild_id);
     if (!guild) return;
     guild.roles = (guild.roles ?? []).filter((r) => r.id !== d.role_id);
-    if (store.myRoles(d.guild_id).has(d.role_id)) {
-      dropHidden(d.guild_id);
-      refreshChannelsSoon(d.guild_id);
-    }
     store.emit('channels', { guildId: d.guild_id });
   },
+  // Also sent (without a position) to me alone when a rule change shows me a channel or
+  // hides one from me: the node knows who sees what, so the client computes none of it.
   CHANNEL_CREATE: channelChanged,
   CHANNEL_UPDATE: channelChanged,
   CHANNEL_DELETE(d) {
-    store.channels.delete(d.id);
-    store.histories.delete(d.id);
+    // Deleted, or hidden from me: its threads go with it.
+    for (const [id, channel] of store.channels) {
+      if (id === d.id || (channel.parent_id === d.id && THREAD_TYPES.has(channel.type))) {
+        store.channels.delete(id);
+        store.histories.delete(id);
+      }
+    }
     if (d.guild_id) store.emit('channels', { guildId: d.guild_id });
   },
   THREAD_CREATE: threadChanged,
@@ -145,12 +155,9 @@ const handlers = {
   },
   GUILD_MEMBER_UPDATE(d) {
     memberChanged(d);
-    if (d.user.id === store.me?.id) {
-      // My roles changed: which channels I see may too.
-      dropHidden(d.guild_id);
-      refreshChannelsSoon(d.guild_id);
-      store.emit('channels', { guildId: d.guild_id });
-    }
+    // My roles changed: what I may do changes (the channels I see come as CHANNEL_CREATE /
+    // CHANNEL_DELETE right after this event).
+    if (d.user.id === store.me?.id) store.emit('channels', { guildId: d.guild_id });
     store.emit('members', { guildId: d.guild_id });
   },
   GUILD_MEMBER_REMOVE: memberGone,
@@ -260,35 +267,14 @@ const handlers = {
 function roleChanged(d) {
   const guild = store.guilds.get(d.guild_id);
   if (!guild) return;
-  const before = (guild.roles ?? []).find((r) => r.id === d.role.id);
   guild.roles = [...(guild.roles ?? []).filter((r) => r.id !== d.role.id), d.role];
-  // A role of mine (or @everyone) changed its permissions: channels may appear or go. Those
-  // that go, go now (computed here); those that appear are read over REST, and only when the
-  // role gained VIEW_CHANNEL or ADMINISTRATOR: nothing else can show a channel, and a change
-  // of @everyone would otherwise send every member's client to the node at once.
-  const mine = d.role.id === d.guild_id || store.myRoles(d.guild_id).has(d.role.id);
-  if (mine && before?.permissions !== d.role.permissions) {
-    dropHidden(d.guild_id);
-    const gained = before ? BigInt(d.role.permissions) & ~BigInt(before.permissions) : -1n;
-    if (gained & (Permission.VIEW_CHANNEL | Permission.ADMINISTRATOR)) refreshChannelsSoon(d.guild_id);
-  }
+  // Channels it shows me or hides from me come as CHANNEL_CREATE / CHANNEL_DELETE right
+  // after this event; what I may do in those I keep changes now.
   store.emit('channels', { guildId: d.guild_id });
-}
-
-/** Forget the guild's channels I can no longer see (overwrites and roles as now known). */
-function dropHidden(guildId) {
-  for (const [id, channel] of store.channels) {
-    if (channel.guild_id !== guildId || THREAD_TYPES.has(channel.type)) continue;
-    if (!store.canIn(id, Permission.VIEW_CHANNEL)) {
-      store.channels.delete(id);
-      store.histories.delete(id);
-    }
-  }
 }
 
 function channelChanged(d) {
   store.channels.set(d.id, { ...store.channels.get(d.id), ...d });
-  if (d.guild_id) dropHidden(d.guild_id); // an overwrite may hide it from me now
   store.emit('channels', { guildId: d.guild_id ?? null });
 }
 

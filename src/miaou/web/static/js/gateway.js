@@ -4,7 +4,7 @@
 // network drop. INVALID_SESSION: IDENTIFY afresh; the app re-reads its state (READY again).
 //
 // Events (EventTarget): 'ready' (READY's d), 'resumed' ({positions} of streams the client
-// did not list), 'dispatch' ({t, d, s, st}), 'state' (connecting | connected | reconnecting |
+// did not list, refetch_channels: guilds whose channels to read again), 'dispatch' ({t, d, s, st}), 'state' (connecting | connected | reconnecting |
 // closed), 'auth-failed' (close 4004: the token is not valid).
 
 export const Op = Object.freeze({
@@ -224,7 +224,7 @@ export class Gateway extends EventTarget {
       this.established = true;
       this.attempt = 0;
       this.setState('connected');
-      this.emit('resumed', { positions: fresh });
+      this.emit('resumed', { positions: fresh, refetch_channels: d?.refetch_channels ?? [] });
       return;
     }
     if (Number.isInteger(s) && typeof st === 'string') {

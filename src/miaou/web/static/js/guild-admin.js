@@ -11,8 +11,8 @@ const guildPath = (guildId) => `/guilds/${enc(guildId)}`;
 // -- channels I can see ------------------------------------------------------------------------
 const refreshTimers = new Map();
 
-/** Read the guild's channel list again, soon (a role or an overwrite changed what I see).
- *  Several changes in a row make one request; a little jitter spreads a guild's members. */
+/** Read the guild's channel list again, soon (a RESUME replayed a rule change there, see
+ *  docs/gateway.md). A little jitter spreads the members of a guild who resume together. */
 export function refreshChannelsSoon(guildId) {
   if (refreshTimers.has(guildId)) return;
   if (store.guilds.get(guildId)?.owner_id === store.me?.id) return; // the owner sees all
@@ -65,9 +65,10 @@ export async function updateChannel(channelId, changes) {
   return keep(await api.patch(`/channels/${enc(channelId)}`, changes));
 }
 
-export async function deleteChannel(channelId) {
+// `reason` (optional, here and below) goes to the audit log.
+export async function deleteChannel(channelId, reason) {
   const channel = store.channels.get(channelId);
-  await api.del(`/channels/${enc(channelId)}`);
+  await api.del(`/channels/${enc(channelId)}`, { reason });
   store.channels.delete(channelId);
   store.histories.delete(channelId);
   store.emit('channels', { guildId: channel?.guild_id ?? null });
@@ -128,8 +129,8 @@ export async function updateRole(guildId, roleId, changes) {
   return keepRole(guildId, await api.patch(`${guildPath(guildId)}/roles/${enc(roleId)}`, changes));
 }
 
-export async function deleteRole(guildId, roleId) {
-  await api.del(`${guildPath(guildId)}/roles/${enc(roleId)}`);
+export async function deleteRole(guildId, roleId, reason) {
+  await api.del(`${guildPath(guildId)}/roles/${enc(roleId)}`, { reason });
   const guild = store.guilds.get(guildId);
   if (guild) guild.roles = (guild.roles ?? []).filter((r) => r.id !== roleId);
   store.emit('channels', { guildId });
@@ -166,12 +167,12 @@ export function bans(guildId) {
   return api.get(`${guildPath(guildId)}/bans`, { limit: 1000 });
 }
 
-export function kickMember(guildId, userId) {
-  return api.del(`${guildPath(guildId)}/members/${enc(userId)}`);
+export function kickMember(guildId, userId, reason) {
+  return api.del(`${guildPath(guildId)}/members/${enc(userId)}`, { reason });
 }
 
-export function setMemberRoles(guildId, userId, roleIds) {
-  return api.patch(`${guildPath(guildId)}/members/${enc(userId)}`, { roles: roleIds });
+export function setMemberRoles(guildId, userId, roleIds, reason) {
+  return api.patch(`${guildPath(guildId)}/members/${enc(userId)}`, { roles: roleIds }, { reason });
 }
 
 // -- invites -------------------------------------------------------------------------------------

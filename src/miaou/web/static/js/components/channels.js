@@ -2,7 +2,7 @@
 // mention counts; invite and new-channel buttons; the user panel (log out).
 
 import { createChannel, createInvite } from '../actions.js';
-import { h, scheduler } from '../dom.js';
+import { h, reconcile, scheduler } from '../dom.js';
 import { channelPath, navigate, settingsPath } from '../router.js';
 import { logout } from '../session.js';
 import { FORUM, Permission, store } from '../store.js';
@@ -24,12 +24,11 @@ class MiaouChannels extends HTMLElement {
   render() {
     const guildId = store.route.params.guildId;
     const guild = guildId ? store.guilds.get(guildId) : null;
-    const body = guild ? this.guildPanel(guild) : [h('miaou-dm-list')];
-    const next = h('div', { class: 'sidebar' }, body, this.userPanel());
-    // Most updates (a presence, a message elsewhere) change nothing shown here: keep the
-    // links in place, or a click landing while they are redrawn is lost.
-    if (this.firstElementChild?.isEqualNode(next)) return;
-    this.replaceChildren(next);
+    const body = guild ? this.guildPanel(guild) : [h('miaou-dm-list', { dataset: { key: 'dms' } })];
+    // Patched in place, keyed by guild, category and channel: a link whose channel did not
+    // change is the same element after an update (a click landing meanwhile is not lost,
+    // focus and hover stay), and a changed one is updated where it is.
+    reconcile(this, [h('div', { class: 'sidebar', dataset: { key: guild ? `guild-${guild.id}` : 'home' } }, body, this.userPanel())]);
   }
 
   guildPanel(guild) {
@@ -40,7 +39,7 @@ class MiaouChannels extends HTMLElement {
       const headingId = category ? `category-${category.id}` : null;
       return h(
         'section',
-        { class: 'channel-group', 'aria-labelledby': headingId },
+        { class: 'channel-group', 'aria-labelledby': headingId, dataset: { key: category?.id ?? 'top' } },
         category
           ? h(
               'div',
@@ -51,7 +50,7 @@ class MiaouChannels extends HTMLElement {
                 : null,
             )
           : null,
-        h('ul', { class: 'channel-list' }, channels.map((channel) => this.channelItem(guild, channel, currentId))),
+        h('ul', { class: 'channel-list', dataset: { key: 'list' } }, channels.map((channel) => this.channelItem(guild, channel, currentId))),
       );
     });
     return [
@@ -66,7 +65,7 @@ class MiaouChannels extends HTMLElement {
           ? h('button', { type: 'button', class: 'button small', text: 'Invite', 'aria-label': `Invite people to ${guild.name}`, onclick: () => this.invite(guild) })
           : null,
       ),
-      h('nav', { class: 'channels', 'aria-label': `Channels of ${guild.name}` }, groups),
+      h('nav', { class: 'channels', 'aria-label': `Channels of ${guild.name}`, dataset: { key: 'channels' } }, groups),
     ];
   }
 
@@ -77,7 +76,7 @@ class MiaouChannels extends HTMLElement {
     const extra = mentions ? `, ${mentions} mention${mentions > 1 ? 's' : ''}` : unread ? ', unread' : '';
     return h(
       'li',
-      {},
+      { dataset: { key: channel.id } },
       h(
         'a',
         {
@@ -86,7 +85,7 @@ class MiaouChannels extends HTMLElement {
           class: ['channel-link', unread && 'unread'],
           'aria-current': channel.id === currentId ? 'page' : null,
           'aria-label': `${channel.name}${extra}`,
-          dataset: { channelId: channel.id },
+          dataset: { key: channel.id, channelId: channel.id },
         },
         h('span', { class: 'hash', 'aria-hidden': 'true', text: channel.type === 5 ? '!' : channel.type === FORUM ? '≡' : '#' }),
         h('span', { class: 'name', text: channel.name }),

@@ -103,11 +103,31 @@ export function showProblem(input, problems) {
 }
 
 /** Ask before doing something that cannot be undone; resolves true to go ahead. */
-export async function confirmDialog({ title, text, confirmLabel, danger = false }) {
+export async function confirmDialog(options) {
+  return (await ask(options, false)) !== null;
+}
+
+/** The same for a moderation action, with an optional reason for the audit log: resolves
+ *  with the reason typed ('' for none), or null when cancelled. */
+export function confirmWithReason(options) {
+  return ask(options, true);
+}
+
+async function ask({ title, text, confirmLabel, danger = false }, withReason) {
   const yes = h('button', { type: 'submit', value: 'yes', class: ['button', danger ? 'danger' : 'primary'], text: confirmLabel });
   const no = h('button', { type: 'submit', value: 'no', class: 'button', text: 'Cancel' });
-  const body = h('form', { method: 'dialog', class: 'dialog-form' }, h('p', { text }), h('div', { class: 'dialog-actions' }, no, yes));
+  const id = `reason-${++counter}`;
+  const reason = withReason ? h('textarea', { id, name: 'reason', rows: 2, maxlength: 512, 'aria-describedby': `${id}-hint` }) : null;
+  const body = h(
+    'form',
+    { method: 'dialog', class: 'dialog-form' },
+    h('p', { text }),
+    reason
+      ? h('div', { class: 'field' }, h('label', { for: id, text: 'Reason' }), reason, h('p', { class: 'hint', id: `${id}-hint`, text: 'Optional; kept in the audit log.' }))
+      : null,
+    h('div', { class: 'dialog-actions' }, no, yes),
+  );
   const { closed } = openDialog({ title, body, className: 'confirm' });
-  yes.focus();
-  return (await closed) === 'yes';
+  (reason ?? yes).focus();
+  return (await closed) === 'yes' ? (reason?.value.trim() ?? '') : null;
 }

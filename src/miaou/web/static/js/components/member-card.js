@@ -1,14 +1,15 @@
 // A member's card (from the member list): who they are, their roles (given or taken with
-// MANAGE_ROLES), and what one may do: write to them (a DM), kick (KICK_MEMBERS), ban with a
-// reason (BAN_MEMBERS). The node refuses what the hierarchy does not allow; its message shows.
+// MANAGE_ROLES, with an optional reason), and what one may do: write to them (a DM), kick
+// (KICK_MEMBERS) or ban (BAN_MEMBERS), each with an optional reason for the audit log.
+// The node refuses what the hierarchy does not allow; its message shows.
 
 import { openDM } from '../dm-actions.js';
 import { h } from '../dom.js';
 import { banMember, kickMember, rolesByRank, setMemberRoles } from '../guild-admin.js';
 import { Permission, store } from '../store.js';
 import { avatar } from './bits.js';
-import { confirmDialog, openDialog } from './dialogs.js';
-import { richFormDialog } from './forms.js';
+import { confirmWithReason, openDialog } from './dialogs.js';
+import { field, richFormDialog } from './forms.js';
 
 const DELETE_MESSAGES = [
   [0, 'None'],
@@ -26,6 +27,7 @@ export function memberCard(guildId, member) {
   const status = h('p', { class: 'saved', role: 'status' });
   const roles = rolesByRank(guildId).filter((r) => r.id !== guildId);
   const canRoles = store.can(guildId, Permission.MANAGE_ROLES);
+  const roleReason = canRoles && roles.length ? field({ name: 'role-reason', label: 'Reason for role changes', maxlength: 512, hint: 'Optional; kept in the audit log.' }) : null;
   const roleList = canRoles
     ? h(
         'fieldset',
@@ -43,6 +45,7 @@ export function memberCard(guildId, member) {
               }),
             )
           : h('p', { class: 'hint', text: 'This guild has no role yet.' }),
+        roleReason?.row,
       )
     : h('p', { class: 'hint', text: member.roles.length ? `Roles: ${roles.filter((r) => member.roles.includes(r.id)).map((r) => r.name).join(', ')}` : 'No role.' });
 
@@ -52,7 +55,7 @@ export function memberCard(guildId, member) {
     box.disabled = true;
     status.textContent = '';
     try {
-      await setMemberRoles(guildId, user.id, next);
+      await setMemberRoles(guildId, user.id, next, roleReason.read());
       status.textContent = `${box.checked ? 'Gave' : 'Took'} the role ${role.name}.`;
     } catch (error) {
       box.checked = !box.checked;
@@ -85,8 +88,9 @@ export function memberCard(guildId, member) {
   if (!me && !owner && store.can(guildId, Permission.KICK_MEMBERS)) {
     actions.push(
       action('Kick', '', async () => {
-        if (!(await confirmDialog({ title: `Kick ${name}`, text: `Remove ${name} from ${guild.name}? They can come back with an invite.`, confirmLabel: 'Kick', danger: true }))) return;
-        await kickMember(guildId, user.id);
+        const reason = await confirmWithReason({ title: `Kick ${name}`, text: `Remove ${name} from ${guild.name}? They can come back with an invite.`, confirmLabel: 'Kick', danger: true });
+        if (reason === null) return;
+        await kickMember(guildId, user.id, reason);
         dialog.close('');
       }),
     );

@@ -5,7 +5,7 @@
 import { createChannel, deleteChannel, moveChannels, updateChannel } from '../guild-admin.js';
 import { h, scheduler } from '../dom.js';
 import { CATEGORY, FORUM, Permission, store } from '../store.js';
-import { confirmDialog } from './dialogs.js';
+import { confirmWithReason } from './dialogs.js';
 import { richFormDialog } from './forms.js';
 import { overwritesDialog } from './settings-overwrites.js';
 
@@ -158,15 +158,15 @@ class MiaouSettingsChannels extends HTMLElement {
   }
 
   async remove(channel) {
-    const sure = await confirmDialog({
+    const reason = await confirmWithReason({
       title: 'Delete channel',
       text: `Delete ${channel.type === CATEGORY ? 'the category' : '#'}${channel.type === CATEGORY ? ` ${channel.name}` : channel.name}? Its messages go with it.`,
       confirmLabel: 'Delete',
       danger: true,
     });
-    if (!sure) return;
+    if (reason === null) return;
     try {
-      await deleteChannel(channel.id);
+      await deleteChannel(channel.id, reason);
     } catch (error) {
       store.toast(`Could not delete: ${error.message}`);
     }

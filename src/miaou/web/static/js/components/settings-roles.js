@@ -7,7 +7,7 @@ import { h, scheduler } from '../dom.js';
 import { createRole, deleteRole, orderRoles, rolesByRank, updateRole } from '../guild-admin.js';
 import { FLAGS, bits, has } from '../permissions.js';
 import { store } from '../store.js';
-import { confirmDialog } from './dialogs.js';
+import { confirmWithReason } from './dialogs.js';
 import { field, showErrors } from './forms.js';
 
 const GROUPS = [...new Set(FLAGS.map((f) => f.group))];
@@ -165,9 +165,10 @@ class MiaouSettingsRoles extends HTMLElement {
       this.editor.querySelector('button[type="submit"]').focus();
     });
     remove?.addEventListener('click', async () => {
-      if (!(await confirmDialog({ title: 'Delete role', text: `Delete the role ${role.name}? Members lose it.`, confirmLabel: 'Delete', danger: true }))) return;
+      const reason = await confirmWithReason({ title: 'Delete role', text: `Delete the role ${role.name}? Members lose it.`, confirmLabel: 'Delete', danger: true });
+      if (reason === null) return;
       try {
-        await deleteRole(this.guildId, role.id);
+        await deleteRole(this.guildId, role.id, reason);
         this.select(this.guildId);
       } catch (failure) {
         error.textContent = failure.message;
