@@ -87,6 +87,10 @@ async def test_direct_and_group_messages(
     dms = await world.bob.my_dms()
     assert [sorted(u["username"] for u in d["recipients"]) for d in dms] == [["alice", "bob"]]
 
+    # Bob's link to Alice is marked (a JS property the DOM does not copy): a new
+    # conversation in his list leaves it the element it was.
+    await link.evaluate("a => { a.mark = 'kept'; }")
+
     # Alice starts a group with Bob and Carol from her home screen.
     await alice.locator("miaou-guilds a.guild-icon.home").click()
     await expect(dm_link(alice, "bob")).to_be_visible()
@@ -109,6 +113,7 @@ async def test_direct_and_group_messages(
     await carol_box.fill("purr")
     await carol_box.press("Enter")
     await expect(bob.locator("miaou-dm-list")).to_contain_text("Trio")
+    assert await link.evaluate("a => a.mark ?? null") == "kept"
     await expect(alice.locator("li.message", has_text="purr")).to_be_visible()
     await screenshot(carol, "52-group-dm")
     console.check()

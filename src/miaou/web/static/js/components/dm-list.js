@@ -3,7 +3,7 @@
 
 import { loadMembers } from '../actions.js';
 import { MAX_GROUP, createGroupDM, knownPeople } from '../dm-actions.js';
-import { h, scheduler } from '../dom.js';
+import { h, reconcile, scheduler } from '../dom.js';
 import { channelPath } from '../router.js';
 import { store } from '../store.js';
 import { avatar, badge } from './bits.js';
@@ -31,7 +31,7 @@ class MiaouDmList extends HTMLElement {
       const extra = mentions ? `, ${mentions} mention${mentions > 1 ? 's' : ''}` : unread ? ', unread' : '';
       return h(
         'li',
-        {},
+        { dataset: { key: channel.id } },
         h(
           'a',
           {
@@ -40,7 +40,7 @@ class MiaouDmList extends HTMLElement {
             class: ['channel-link', 'dm-link', unread && 'unread'],
             'aria-current': channel.id === current ? 'page' : null,
             'aria-label': `${label}${channel.type === 3 ? `, group of ${others.length + 1}` : ''}${extra}`,
-            dataset: { channelId: channel.id },
+            dataset: { key: channel.id, channelId: channel.id },
           },
           avatar(others[0]?.id ?? channel.id, label),
           h('span', { class: 'name', text: label }),
@@ -48,8 +48,9 @@ class MiaouDmList extends HTMLElement {
         ),
       );
     });
-    const focused = document.activeElement?.dataset?.channelId;
-    this.replaceChildren(
+    // Patched in place, keyed by conversation (dom.reconcile): a new message elsewhere
+    // keeps every other link the element it was (focus, hover, a click landing meanwhile).
+    reconcile(this, [
       h(
         'header',
         { class: 'sidebar-header' },
@@ -58,11 +59,10 @@ class MiaouDmList extends HTMLElement {
       ),
       h(
         'nav',
-        { class: 'channels', 'aria-label': 'Direct messages' },
-        items.length ? h('ul', { class: 'channel-list' }, items) : h('p', { class: 'muted dm-empty', text: 'No conversation yet.' }),
+        { class: 'channels', 'aria-label': 'Direct messages', dataset: { key: 'dms' } },
+        items.length ? h('ul', { class: 'channel-list', dataset: { key: 'list' } }, items) : h('p', { class: 'muted dm-empty', text: 'No conversation yet.' }),
       ),
-    );
-    if (focused) this.querySelector(`[data-channel-id="${focused}"]`)?.focus();
+    ]);
   }
 }
 
