@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from miaou.db import sqlite_inline
+from miaou.db.prompt_close import PromptEngine
 from miaou.db.wal_checkpoint import WalCheckpointer
 from miaou.errors import Unavailable
 
@@ -103,31 +104,6 @@ class Database:
         if self.checkpointer is not None:
             await self.checkpointer.stop()
         await self.engine.dispose()
-
-
-class PromptConnection(AsyncConnection):
-    """An ``AsyncConnection`` that goes back to the pool when its block ends.
-
-    SQLAlchemy closes a connection in a task of its own, shielded from cancellation, and
-    the caller goes on a loop pass before the connection is back: a burst of requests then
-    takes a new connection each meanwhile (on SQLite 747 were open at once under 1,000
-    IDENTIFYs; here the pool's bound makes them wait instead). Once the transaction is over,
-    closing does no I/O (asyncpg's rollback on check-in is a no-op outside a transaction),
-    so it cannot be cut short; with a transaction still open the shielded close stays.
-    """
-
-    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        if self.in_transaction():
-            await super().__aexit__(type_, value, traceback)
-        else:
-            await self.close()
-
-
-class PromptEngine(AsyncEngine):
-    _connection_cls = PromptConnection
-
-    def execution_options(self, **opt: Any) -> AsyncEngine:
-        return PromptEngine(self.sync_engine.execution_options(**opt))
 
 
 @asynccontextmanager

@@ -39,6 +39,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from miaou.db.prompt_close import PromptConnection, PromptEngine
 from miaou.db.wal_checkpoint import AUTOCHECKPOINT_PAGES
 
 PRAGMAS = (
@@ -86,7 +87,7 @@ def creator(path: str) -> Callable[[], DBAPIConnection]:
     return connect
 
 
-class InlineConnection(AsyncConnection):
+class InlineConnection(PromptConnection):
     """An ``AsyncConnection`` whose calls run the synchronous connection in place."""
 
     #: Run statements on a worker thread instead of inline (for long statements).
@@ -115,14 +116,6 @@ class InlineConnection(AsyncConnection):
         return self._proxied.connection
 
     async def close(self) -> None:
-        self._proxied.close()
-
-    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        # AsyncConnection closes in a task of its own, shielded from cancellation; this
-        # close cannot be interrupted, and the task cost more than the read it ended. It
-        # also handed the connection back to the pool only a loop pass later: under a burst
-        # of IDENTIFYs (1,000 at once) every task took a new connection meanwhile, and 747
-        # were open at once (each with its own page and statement caches).
         self._proxied.close()
 
     def begin(self) -> AsyncTransaction:
@@ -155,13 +148,10 @@ class InlineTransaction(AsyncTransaction):
         self._proxied.__exit__(type_, value, traceback)
 
 
-class InlineEngine(AsyncEngine):
+class InlineEngine(PromptEngine):
     _connection_cls = InlineConnection
 
     def __init__(self, sync_engine: Engine) -> None:
         # AsyncEngine refuses a synchronous driver, which its greenlets would have to wait
         # on; this engine's connections never hand the driver to a greenlet.
         self.sync_engine = self._assign_proxied(sync_engine)
-
-    def execution_options(self, **opt: Any) -> AsyncEngine:
-        return InlineEngine(self.sync_engine.execution_options(**opt))
