@@ -415,6 +415,11 @@ class GuildView:
         public, private = (index.get(channel_id, ()) for index in self._threads)
         return [*public, *private]
 
+    def next_change_ms(self, now_ms: int) -> int | None:
+        """When the first timeout running at ``now_ms`` ends: what members see changes then
+        without an event. None if no member is timed out."""
+        return min((v.until for v in self._special.values() if v.until > now_ms), default=None)
+
     def _viewers(self) -> Iterator[_Viewer]:
         return itertools.chain(self._shared.values(), self._special.values())
 
@@ -541,3 +546,6 @@ _HANDLERS: Final[dict[str, Callable[[GuildView, dict[str, Any]], None]]] = {
     "GUILD_MEMBER_REMOVE": GuildView._member_remove,
     "GUILD_BAN_ADD": GuildView._member_remove,
 }
+#: The events that change the rules (the others leave :meth:`GuildView.deliver`'s answer as
+#: it was, until a member's timeout ends: :meth:`GuildView.next_change_ms`).
+RULE_EVENTS: Final = frozenset(_HANDLERS)

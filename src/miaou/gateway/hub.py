@@ -3,8 +3,10 @@
 The hub follows the streams its sessions need (``guild:``, ``user:``, ``channel:``); events
 of other streams are dropped on arrival. Per event: the frame is encoded once; a guild's
 :class:`GuildView` is updated from the event in stream order, so the event after a rule
-change is filtered by the new rules; recipients get the same bytes queued, and one flush per
-loop pass writes each connection's queue in one write (see ``transport.Session``). A rule
+change is filtered by the new rules; recipients get the same bytes queued, and one write pass
+per loop pass writes each connection's queue in one write (see ``transport.Session``). An
+event that changes no rule (a message, a reaction) goes to the recipients of the last one
+in its channel, kept per stream until the subscribers or the rules change. A rule
 change is followed, for each member whose sight of channels it changed, by CHANNEL_CREATE /
 CHANNEL_DELETE made for them (``channel_sight``; not kept in the window).
 
@@ -29,7 +31,7 @@ from miaou.db.engine import Database
 from miaou.gateway import gating
 from miaou.gateway.channel_sight import SIGHT_EVENTS, WATCHED, Before, ChannelBook, changes_sight
 from miaou.gateway.frames import dispatch_frame, encode
-from miaou.gateway.guild_view import GuildView
+from miaou.gateway.guild_view import RULE_EVENTS, GuildView
 from miaou.gateway.streams import GAP_WAIT_MS, Sent, Stream
 from miaou.ids import now_ms
 
@@ -40,6 +42,8 @@ log_ = structlog.get_logger("miaou.gateway")
 
 NO_CHANNEL = -1  # a channel id no one can view
 FORGET_AFTER_S = 60.0
+# Recipient lists kept per guild stream (one per channel with recent traffic), at most.
+MAX_AUDIENCES = 64
 
 
 def _window_channel(rule: gating.Gate) -> int | None:
@@ -60,6 +64,32 @@ def follow_of(payload: Any) -> tuple[str, int] | None:
     if not isinstance(stream, str) or type(position) is not int or position < 0:
         return None
     return stream, position
+
+
+def _audience(
+    stream: Stream, view: GuildView, rule: gating.Gate, event: Event, now: int
+) -> list[Session]:
+    """The recipients of an event that changes no rule: those of the last such event of the
+    same scope and channel, unless the subscribers or the rules changed since (both clear
+    ``stream.audiences``) or a timeout ended. Asking the view costs a pass over every
+    subscriber (0.5 ms at 1,000); this, one lookup."""
+    audiences = stream.audiences
+    until = stream.audiences_until
+    if until is not None and now >= until:
+        audiences.clear()
+    key = (rule.scope, rule.channel_id)
+    found = audiences.get(key)
+    if found is not None:
+        return found
+    if len(audiences) >= MAX_AUDIENCES:
+        audiences.clear()
+    if not audiences:
+        stream.audiences_until = view.next_change_ms(now)
+    subscribers = list(stream.subscribers)
+    users = [s.user_id for s in subscribers]
+    chosen = set(view.deliver(event.type, event.payload, users, now))
+    found = audiences[key] = [s for s in subscribers if s.user_id in chosen]
+    return found
 
 
 def guild_id_of(stream: str) -> int | None:
@@ -128,6 +158,7 @@ class Hub:
             # from the log when the next event shows it.
             self.streams.setdefault(stream.name, stream)
             stream.subscribers.add(session)
+            stream.audiences.clear()
             if stream.name not in session.streams:
                 session.streams += (stream.name,)
             marks[stream.name] = stream.delivered
@@ -144,6 +175,7 @@ class Hub:
             if stream is None:
                 continue
             stream.subscribers.discard(session)
+            stream.audiences.clear()
             if not stream.subscribers and stream.ready:
                 self._forget(stream)
         if names is None:
@@ -261,24 +293,25 @@ class Hub:
         if view is not None:
             rule = gating.gate(type_, payload)
             channel = _window_channel(rule)
-            subscribers = list(stream.subscribers)
-            users = [s.user_id for s in subscribers]
             now = now_ms()
-            if watched and changes_sight(view, type_, payload):
-                before = Before(view, users, now)
-            chosen = set(view.deliver(type_, payload, users, now))
-            recipients = [s for s in subscribers if s.user_id in chosen]
-        count = 0
-        for session in recipients:
-            session.push(frame)
-            count += 1
+            if watched or type_ in RULE_EVENTS or rule.user_id is not None:
+                stream.audiences.clear()
+                subscribers = list(stream.subscribers)
+                users = [s.user_id for s in subscribers]
+                if watched and changes_sight(view, type_, payload):
+                    before = Before(view, users, now)
+                chosen = set(view.deliver(type_, payload, users, now))
+                recipients = [s for s in subscribers if s.user_id in chosen]
+            else:  # messages, reactions, typing...: the same recipients as the last one
+                recipients = _audience(stream, view, rule, event, now)
+        count = self.push(recipients, frame)
         if watched and view is not None and stream.book is not None:
             stream.book.apply(type_, payload)
             if before is not None:
                 # Right after the rule event's frame: who gained or lost sight of a channel.
                 for index, frames in stream.book.derived(view, before, users, now, stream.name):
                     for derived in frames:
-                        subscribers[index].push(derived)
+                        self.push((subscribers[index],), derived)
                     count += len(frames)
         self.deliveries += count
         if position is not None:
@@ -339,7 +372,7 @@ class Hub:
             after = mark
         if session.open and name not in session.streams:
             for frame in frames:
-                session.push(frame)
+                self.push((session,), frame)
             self.subscribe(session, [stream])
 
     # -- replay ------------------------------------------------------------------------
@@ -411,17 +444,26 @@ class Hub:
         return out
 
     # -- writing -------------------------------------------------------------------------
-    def mark_dirty(self, session: Session) -> None:
-        self._dirty.append(session)
-        if not self._flush_scheduled:
+    def push(self, sessions: Iterable[Session], frame: bytes) -> int:
+        """Queue ``frame`` to each of ``sessions``; they are written together once this loop
+        pass ends (one write per connection however many frames it got). Returns how many."""
+        dirty = self._dirty
+        queued = len(dirty)
+        count = 0
+        for session in sessions:
+            if session.push(frame):
+                dirty.append(session)
+            count += 1
+        if len(dirty) > queued and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+        return count
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, []
         for session in dirty:
-            session.flush()
+            session.write_pushed()
 
     # -- lifecycle -------------------------------------------------------------------------
     def spawn(self, coro: Any) -> asyncio.Task[None]:

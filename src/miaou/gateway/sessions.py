@@ -43,6 +43,8 @@ class Gateway:
         presence: Presence,
     ) -> None:
         self.settings = settings
+        #: Unsent bytes a connection may hold (read on every flush: one attribute away).
+        self.send_buffer_bytes = settings.gateway_send_buffer_bytes
         self.presence_book = presence
         #: Called with a user id when their last session anywhere ended.
         self.on_offline: Callable[[int], Awaitable[object]] | None = None

@@ -42,7 +42,8 @@ class Sent(msgspec.Struct, frozen=True, array_like=True):
 
 class Stream:
     __slots__ = (
-        "book", "delivered", "early", "filling", "loaded", "name", "subscribers", "view", "window",
+        "audiences", "audiences_until", "book", "delivered", "early", "filling", "loaded", "name",
+        "subscribers", "view", "window",
     )  # fmt: skip
 
     def __init__(self, name: str) -> None:
@@ -59,6 +60,11 @@ class Stream:
         #: A guild's channels as READY lists them (loaded with the view).
         self.book: ChannelBook | None = None
         self.filling: asyncio.Task[None] | None = None
+        #: Recipients of a guild stream's events that change no rule, per (scope, channel):
+        #: kept until the subscribers or the rules change, or ``audiences_until`` (epoch ms,
+        #: when a timeout ends), so that a message to 1,000 members asks the view once.
+        self.audiences: dict[tuple[object, int | None], list[Session]] = {}
+        self.audiences_until: int | None = None
 
     @property
     def ready(self) -> bool:

@@ -10,7 +10,8 @@ A :class:`Session` is the asyncio Protocol itself (one object per connection kee
 cost low): it feeds bytes to the sans-I/O :class:`GatewayConnection`, writes what it
 returns, files its deadline with the gateway's :class:`Deadlines`, and runs IDENTIFY /
 RESUME through :mod:`miaou.gateway.sessions`. Broadcast frames are queued by the hub with
-:meth:`push` and written by one flush per loop pass, one write per connection.
+:meth:`push` and written by its one write pass per loop pass (:meth:`write_pushed`), one
+write per connection.
 """
 
 from __future__ import annotations
@@ -116,18 +117,24 @@ class Session(asyncio.Protocol):
     def open(self) -> bool:
         return self.transport is not None and self.conn.state is not State.CLOSED
 
-    def push(self, frame: bytes) -> None:
-        """Queue a broadcast frame; written by the hub's next flush."""
+    def push(self, frame: bytes) -> bool:
+        """Queue a broadcast frame; True when the session needs the hub's next write pass
+        (:meth:`write_pushed`), False when it is in it already or holding frames."""
         if self.held is not None:
             self.held.append(frame)
-            return
+            return False
         self.conn.send(frame)
-        if not self._dirty:
-            self._dirty = True
-            self.gateway.hub.mark_dirty(self)
+        if self._dirty:
+            return False
+        self._dirty = True
+        return True
 
-    def flush(self) -> None:
-        """Write everything queued in one write; enforce the send-buffer bound."""
+    def write_pushed(self) -> None:
+        """The hub's write pass: what is queued in one write, and the send-buffer bound.
+
+        It runs once per recipient of every broadcast (a 1,000-member message pays it 1,000
+        times beside the ``write`` itself), so it does only that: a push changes neither the
+        protocol's state nor its deadline, and whatever does is followed by :meth:`flush`."""
         self._dirty = False
         transport = self.transport
         if transport is None:
@@ -135,16 +142,28 @@ class Session(asyncio.Protocol):
         data = self.conn.data_to_send()
         if data:
             transport.write(data[0] if len(data) == 1 else b"".join(data))
-            if transport.get_write_buffer_size() > self.gateway.settings.gateway_send_buffer_bytes:
-                # Queue nothing more; the close frame goes behind what is buffered and the
-                # timer drops the socket if the client does not read it in time.
-                self.gateway.slow_consumers += 1
-                self.conn.close(CloseCode.SLOW_CONSUMER, loop_ms(self._loop))
-                for extra in self.conn.data_to_send():
-                    transport.write(extra)
+            if transport.get_write_buffer_size() > self.gateway.send_buffer_bytes:
+                self._cut_off(transport)
+
+    def flush(self) -> None:
+        """Write what is queued, then close or file the deadline as the protocol says: after
+        anything that may have changed its state."""
+        self.write_pushed()
+        transport = self.transport
+        if transport is None:
+            return
         if self.conn.closed:
             transport.close()
             return
+        self._arm()
+
+    def _cut_off(self, transport: asyncio.Transport) -> None:
+        """A slow consumer: queue nothing more; the close frame goes behind what is buffered
+        and the deadline drops the socket if the client does not read it in time."""
+        self.gateway.slow_consumers += 1
+        self.conn.close(CloseCode.SLOW_CONSUMER, loop_ms(self._loop))
+        for extra in self.conn.data_to_send():
+            transport.write(extra)
         self._arm()
 
     def _arm(self) -> None:
