@@ -43,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.bus.base import Event
+from miaou.db import direct
 from miaou.db.metadata import metadata
 
 MAX_STREAM_NAME = 64
@@ -90,9 +91,10 @@ def _advance_statement(dialect: Any) -> Any:
 
 # Built once per dialect: each write transaction runs them (miaou.db.keyed says why).
 _ADVANCE = {
-    name: _advance_statement(d) for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
+    name: direct.register(_advance_statement(d))
+    for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_INSERT_EVENTS = stream_events.insert()
+_INSERT_EVENTS = direct.register(stream_events.insert())
 
 
 async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) -> list[Event]:

@@ -63,6 +63,7 @@ from miaou.chat.models import TEXT_TYPES, THREAD_TYPES
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import channels, members, message_nonces, messages
 from miaou.config import MAX_ATTACHMENTS
+from miaou.db import direct
 from miaou.db.keyed import Keyed
 from miaou.errors import Conflict, Forbidden, InvalidInput, MiaouError, RateLimited
 
@@ -75,16 +76,18 @@ Outcome = Message | MiaouError
 EventFactory = Callable[[str, Row[Any], object], Event]
 
 # Every batch's statements, built once (miaou.db.keyed says why).
-_INSERT_MESSAGES = messages.insert()
+_INSERT_MESSAGES = direct.register(messages.insert())
 _NONCES = Keyed(
     lambda key: select(message_nonces).where(
         key("pairs", message_nonces.c.author_id, message_nonces.c.nonce)
     )
 )
 _CLAIMS = {
-    name: dialect.insert(message_nonces)
-    .on_conflict_do_nothing()
-    .returning(message_nonces.c.author_id, message_nonces.c.nonce)
+    name: direct.register(
+        dialect.insert(message_nonces)
+        .on_conflict_do_nothing()
+        .returning(message_nonces.c.author_id, message_nonces.c.nonce)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _REFERENCES = Keyed(
@@ -94,7 +97,7 @@ _REFERENCES = Keyed(
 )
 _last = channels.c.last_message_id
 _newest: BindParameter[int] = bindparam("newest", BigInteger)
-_BUMP = (
+_BUMP = direct.register(
     update(channels)
     .where(channels.c.id == bindparam("channel"))
     .values(

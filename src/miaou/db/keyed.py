@@ -24,6 +24,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import and_, bindparam, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
+from miaou.db import direct
+
 S = TypeVar("S")
 
 
@@ -50,7 +52,9 @@ class Keyed(Generic[S]):
     """
 
     def __init__(self, build: Callable[[KeyFilter], S]) -> None:
-        self.one = build(_one)
+        # The one-key shape runs on SQLite's driver directly (the IN shape's SQL depends on
+        # the list's length).
+        self.one = direct.register(build(_one))
         self.many = build(_many)
 
     def bind(self, **keys: Collection[Any]) -> tuple[S, dict[str, Any]]:

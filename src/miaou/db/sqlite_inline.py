@@ -24,6 +24,9 @@ Inline calls must never wait, or the whole node waits with them:
 - The pool never waits for a connection: past its size it opens more (``max_overflow=-1``).
 - A statement known to be long (a search over a large table) runs on a worker thread when
   the connection's :attr:`InlineConnection.offload` is set (``Database.read(offload=True)``).
+
+The hot statements skip SQLAlchemy's execution too, straight to ``sqlite3``
+(:mod:`miaou.db.direct`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from miaou.db import direct
 from miaou.db.prompt_close import PromptConnection, PromptEngine
 from miaou.db.wal_checkpoint import AUTOCHECKPOINT_PAGES
 
@@ -110,7 +114,14 @@ class InlineConnection(PromptConnection):
             return await asyncio.to_thread(
                 self._proxied.execute, statement, parameters, execution_options=options
             )
-        return self._proxied.execute(statement, parameters, execution_options=execution_options)
+        sync = self._proxied
+        if execution_options is None and sync.in_transaction():
+            plan = direct.plan_for(statement, sync.dialect, parameters)
+            if plan is not None:
+                result = plan.run(sync, parameters)
+                if result is not None:
+                    return result
+        return sync.execute(statement, parameters, execution_options=execution_options)
 
     async def get_raw_connection(self) -> Any:
         return self._proxied.connection
