@@ -3,11 +3,11 @@
 The hub follows the streams its sessions need (``guild:``, ``user:``, ``channel:``); events
 of other streams are dropped on arrival. Per event: the frame is encoded once; a guild's
 :class:`GuildView` is updated from the event in stream order, so the event after a rule
-change is filtered by the new rules; recipients get the same bytes queued, and one write pass
-per loop pass writes each connection's queue in one write (see ``transport.Session``). An
-event that changes no rule (a message, a reaction) goes to the recipients of the last one
-in its channel, kept per stream until the subscribers or the rules change. A rule
-change is followed, for each member whose sight of channels it changed, by CHANNEL_CREATE /
+change is filtered by the new rules; the same bytes go to every recipient when the loop pass
+ends: written at once when the pass sent one frame, queued per connection and written in one
+write when it sent several (see ``transport.Session``). An event that changes no rule (a
+message, a reaction) goes to the recipients of the last one in its channel, kept per stream
+until the subscribers or the rules change. A rule change is followed, for each member whose sight of channels it changed, by CHANNEL_CREATE /
 CHANNEL_DELETE made for them (``channel_sight``; not kept in the window).
 
 Sessions join a stream *holding*: live frames queue aside while their READY or replay is
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -104,7 +104,8 @@ class Hub:
         self.streams: dict[str, Stream] = {}
         #: A user's sessions here (a tuple: most have one or two).
         self.sessions_by_user: dict[int, tuple[Session, ...]] = {}
-        self._dirty: list[Session] = []
+        #: Frames to send when this loop pass ends, with their recipients, in order.
+        self._pending: list[tuple[Sequence[Session], bytes]] = []
         self._flush_scheduled = False
         self._subscription = bus.subscribe(self.on_event)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -445,23 +446,32 @@ class Hub:
 
     # -- writing -------------------------------------------------------------------------
     def push(self, sessions: Iterable[Session], frame: bytes) -> int:
-        """Queue ``frame`` to each of ``sessions``; they are written together once this loop
-        pass ends (one write per connection however many frames it got). Returns how many."""
-        dirty = self._dirty
-        queued = len(dirty)
-        count = 0
-        for session in sessions:
-            if session.push(frame):
-                dirty.append(session)
-            count += 1
-        if len(dirty) > queued and not self._flush_scheduled:
+        """Send ``frame`` to each of ``sessions`` once this loop pass ends; returns how many.
+
+        Frames wait here in order until then. A pass that sent one frame (a message at a
+        time) writes it to each connection at once, touching each once; a pass that sent
+        several (a burst committed together) queues them per connection and writes each
+        connection's in one write."""
+        recipients = sessions if isinstance(sessions, list | tuple) else list(sessions)
+        self._pending.append((recipients, frame))
+        if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
-        return count
+        return len(recipients)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, []
+        pending, self._pending = self._pending, []
+        if len(pending) == 1:
+            recipients, frame = pending[0]
+            for session in recipients:
+                session.write_now(frame)
+            return
+        dirty: list[Session] = []
+        for recipients, frame in pending:
+            for session in recipients:
+                if session.push(frame):
+                    dirty.append(session)
         for session in dirty:
             session.write_pushed()
 

@@ -306,6 +306,17 @@ class GatewayConnection:
             else:
                 out.append(frame)
 
+    def send_now(self, frame: bytes) -> bytes | None:
+        """A pre-encoded frame to write at once, or None: dropped (not READY), or queued
+        behind output not taken yet (:meth:`data_to_send` then has it, in order)."""
+        if self.state is not _READY:
+            return None
+        out = self._out
+        if out is None:
+            return frame
+        out.append(frame)
+        return None
+
     def send_json(self, payload: bytes) -> None:
         if self.state is State.READY:
             self._queue(text_frame(payload))

@@ -9,9 +9,9 @@ tests/integration/test_gateway.py exercises it.
 A :class:`Session` is the asyncio Protocol itself (one object per connection keeps the idle
 cost low): it feeds bytes to the sans-I/O :class:`GatewayConnection`, writes what it
 returns, files its deadline with the gateway's :class:`Deadlines`, and runs IDENTIFY /
-RESUME through :mod:`miaou.gateway.sessions`. Broadcast frames are queued by the hub with
-:meth:`push` and written by its one write pass per loop pass (:meth:`write_pushed`), one
-write per connection.
+RESUME through :mod:`miaou.gateway.sessions`. Broadcast frames reach it from the hub once per
+loop pass: alone, with :meth:`write_now`; several, queued with :meth:`push` and written
+together by :meth:`write_pushed`, one write per connection.
 """
 
 from __future__ import annotations
@@ -128,6 +128,23 @@ class Session(asyncio.Protocol):
             return False
         self._dirty = True
         return True
+
+    def write_now(self, frame: bytes) -> None:
+        """The hub's write of a frame alone in its loop pass: at once, unless it must wait
+        (READY or a replay being built) or follow output not written yet."""
+        if self.held is not None:
+            self.held.append(frame)
+            return
+        transport = self.transport
+        if transport is None:
+            return
+        data = self.conn.send_now(frame)
+        if data is None:
+            self.write_pushed()  # queued behind what was there: all of it, in one write
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > self.gateway.send_buffer_bytes:
+            self._cut_off(transport)
 
     def write_pushed(self) -> None:
         """The hub's write pass: what is queued in one write, and the send-buffer bound.
