@@ -7,8 +7,9 @@ change is filtered by the new rules; the same bytes go to every recipient when t
 ends: written at once when the pass sent one frame, queued per connection and written in one
 write when it sent several (see ``transport.Session``). An event that changes no rule (a
 message, a reaction) goes to the recipients of the last one in its channel, kept per stream
-until the subscribers or the rules change. A rule change is followed, for each member whose sight of channels it changed, by CHANNEL_CREATE /
-CHANNEL_DELETE made for them (``channel_sight``; not kept in the window).
+until the subscribers or the rules change. A rule change is followed, for each member whose
+sight of channels it changed, by CHANNEL_CREATE / CHANNEL_DELETE made for them
+(``channel_sight``; not kept in the window).
 
 Sessions join a stream *holding*: live frames queue aside while their READY or replay is
 built from the database, then go out after it, so nothing falls between the snapshot and
