@@ -149,9 +149,10 @@ class Session(asyncio.Protocol):
     def write_pushed(self) -> None:
         """The hub's write pass: what is queued in one write, and the send-buffer bound.
 
-        It runs once per recipient of every broadcast (a 1,000-member message pays it 1,000
-        times beside the ``write`` itself), so it does only that: a push changes neither the
-        protocol's state nor its deadline, and whatever does is followed by :meth:`flush`."""
+        It runs once per recipient of a loop pass's frames (a burst to 1,000 members pays it
+        1,000 times beside the ``write`` itself), so it does only that: a push changes
+        neither the protocol's state nor its deadline, and whatever does is followed by
+        :meth:`flush`."""
         self._dirty = False
         transport = self.transport
         if transport is None:
