@@ -70,6 +70,12 @@ def guild_stream(guild_id: int) -> str:
     return f"guild:{guild_id}"
 
 
+def guild_id_of(stream: str) -> int | None:
+    """The guild of a ``guild:`` stream (:func:`guild_stream`'s inverse); None for others."""
+    kind, _, ident = stream.partition(":")
+    return int(ident) if kind == "guild" else None
+
+
 def user_stream(user_id: int) -> str:
     return f"user:{user_id}"
 

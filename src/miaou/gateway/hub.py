@@ -28,6 +28,7 @@ import msgspec
 import structlog
 
 from miaou.bus import Bus, Event, log
+from miaou.chat.outbox import guild_id_of
 from miaou.db.engine import Database
 from miaou.gateway import gating
 from miaou.gateway.channel_sight import SIGHT_EVENTS, WATCHED, Before, ChannelBook, changes_sight
@@ -91,11 +92,6 @@ def _audience(
     chosen = set(view.deliver(event.type, event.payload, users, now))
     found = audiences[key] = [s for s in subscribers if s.user_id in chosen]
     return found
-
-
-def guild_id_of(stream: str) -> int | None:
-    kind, _, ident = stream.partition(":")
-    return int(ident) if kind == "guild" else None
 
 
 class Hub:

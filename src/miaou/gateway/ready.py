@@ -24,7 +24,7 @@ from miaou.accounts.service import AccountService, Principal, me_view
 from miaou.chat.dms import DMService
 from miaou.chat.guilds import guild_channels, member_guild_ids, memberships
 from miaou.chat.models import Channel
-from miaou.chat.outbox import channel_stream, guild_stream, user_stream
+from miaou.chat.outbox import channel_stream, guild_id_of, guild_stream, user_stream
 from miaou.chat.read_states import GUILD_MESSAGE_TYPES, ReadStateService
 from miaou.chat.tables import channel_recipients
 from miaou.chat.views import channel_view, guild_view, member_view
@@ -80,7 +80,7 @@ class ReadyReader:
         guild_ids = [
             guild_id
             for name in positions
-            if name.startswith("guild:") and (guild_id := int(name[6:])) in views
+            if (guild_id := guild_id_of(name)) is not None and guild_id in views
         ]
         now = now_ms()
         async with self.db.read() as conn:

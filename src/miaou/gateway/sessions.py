@@ -15,7 +15,7 @@ import structlog
 
 from miaou import ids
 from miaou.accounts.service import AccountService, Principal
-from miaou.chat.outbox import Outbox
+from miaou.chat.outbox import Outbox, guild_id_of
 from miaou.config import Settings
 from miaou.errors import Unauthorized
 from miaou.gateway.deadlines import Deadlines
@@ -145,7 +145,7 @@ class Gateway:
             fresh = {name: at for name, at in marks.items() if name not in request.positions}
             # The replay re-sends rule changes but not the CHANNEL_CREATE / DELETE they made
             # live (channel_sight): the client re-reads these guilds' channels.
-            refetch = sorted(name[6:] for name in stale if name.startswith("guild:"))
+            refetch = sorted(str(g) for name in stale if (g := guild_id_of(name)) is not None)
             resumed = dispatch_frame(
                 "RESUMED", encode({"positions": fresh, "refetch_channels": refetch}), None, None
             )
