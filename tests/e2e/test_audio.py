@@ -504,7 +504,7 @@ async def test_owner_edits_details_cover_and_visibility_then_deletes(
 
     # Unlisted: the secret link is shown (the settings stayed open).
     link = page.get_by_label("Secret link")
-    await expect(link).to_have_value(re.compile(rf"/tracks/{track_id}\?secret=\w+"))
+    await expect(link).to_have_value(re.compile(rf"/tracks/{track_id}\?secret=[\w-]{{22}}$"))
     secret_link = await link.input_value()
 
     # A cover: uploaded, then shown (through the token: the track is not public).
