@@ -13,13 +13,26 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from chat_fixtures import GuildFixture, Person, create_guild, messages_in, person
+from chat_fixtures import (
+    ROLE,
+    GuildFixture,
+    Person,
+    add_channel,
+    add_role,
+    create_guild,
+    messages_in,
+    overwrite,
+    person,
+)
 from websockets.asyncio.client import ClientConnection, connect
 
-from miaou.sdk import GatewayClient
+from miaou.chat.permissions import Permission
+from miaou.gateway.hub import Hub
+from miaou.sdk import GatewayClient, GatewayEvent
 from miaou.server import RunningNode
 
 TIMEOUT = 10.0
+VIEW = int(Permission.VIEW_CHANNEL)
 
 
 @pytest.fixture
@@ -47,16 +60,7 @@ async def test_a_guild_joined_live_gets_what_came_while_its_stream_loaded(
     await gw.connect()
     # Nobody here follows the guild yet: the join makes the hub load its stream, and the
     # owner's messages commit while that load is held back.
-    loading, release = asyncio.Event(), asyncio.Event()
-    follow = hub.follow
-
-    async def held_follow(names: Any) -> Any:
-        if f"guild:{guild.id}" in list(names):
-            loading.set()
-            await release.wait()
-        return await follow(names)
-
-    hub.follow = held_follow  # type: ignore[method-assign]
+    loading, release = hold_follow(hub, f"guild:{guild.id}")
     await newcomer.client.join(code)
     joined = await gw.wait_for("GUILD_JOIN", timeout=TIMEOUT)
     start = joined.d["follow"]
@@ -70,6 +74,87 @@ async def test_a_guild_joined_live_gets_what_came_while_its_stream_loaded(
     positions = [e.s for e in got]
     assert positions == sorted(positions) and positions[0] > start["position"]
     assert gw.duplicates == 0
+
+
+def hold_follow(hub: Hub, name: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the hub's following of stream ``name`` back: (set when held, set to release)."""
+    loading, release = asyncio.Event(), asyncio.Event()
+    follow = hub.follow
+
+    async def held_follow(names: Any) -> Any:
+        if name in list(names):
+            loading.set()
+            await release.wait()
+        return await follow(names)
+
+    hub.follow = held_follow  # type: ignore[method-assign]
+    return loading, release
+
+
+async def until_message(gw: GatewayClient, content: str) -> list[GatewayEvent]:
+    """The events before the MESSAGE_CREATE with ``content``, still queued or to come."""
+    seen: list[GatewayEvent] = []
+    while True:
+        event = await gw.next_event(timeout=TIMEOUT)
+        if event.t == "MESSAGE_CREATE" and event.d["content"] == content:
+            return seen
+        seen.append(event)
+
+
+@pytest.mark.parametrize("owner_online", [False, True], ids=["from the log", "from the window"])
+async def test_a_rule_change_before_the_joined_stream_is_followed_shows_and_hides_channels(
+    node: RunningNode, cast: Any, gateways: list[GatewayClient], owner_online: bool
+) -> None:
+    owner, newcomer, guild, code = cast
+    # secret: hidden from @everyone, open to crew. The newcomer joins without crew, so
+    # GUILD_JOIN lists general only; before their session follows the guild's stream, they
+    # get crew (secret shown) and general is closed to @everyone (general hidden).
+    secret = await add_channel(node, guild.id)
+    crew = await add_role(node, guild.id)
+    await overwrite(node, secret, guild.everyone, deny=VIEW)
+    await overwrite(node, secret, crew, allow=VIEW)
+    if owner_online:  # the hub holds the guild's stream live: the replay is its window's
+        owner_gw = await owner.client.gateway()
+        gateways.append(owner_gw)
+        await owner_gw.connect()
+    gw = await newcomer.client.gateway()
+    gateways.append(gw)
+    await gw.connect()
+    loading, release = hold_follow(node.node.gateway.hub, f"guild:{guild.id}")
+    await newcomer.client.join(code)
+    joined = await gw.wait_for("GUILD_JOIN", timeout=TIMEOUT)
+    assert {c["id"] for c in joined.d["channels"]} == {guild.channel}
+    await asyncio.wait_for(loading.wait(), TIMEOUT)
+    await owner.client.add_member_role(str(guild.id), newcomer.id, str(crew))
+    await owner.client.put_overwrite(guild.channel, str(guild.everyone), type=ROLE, deny=VIEW)
+    release.set()
+    await owner.client.send_message(str(secret), "in secret")
+    got = await until_message(gw, "in secret")
+    assert [e.t for e in got] == [
+        "READY", "GUILD_MEMBER_ADD", "GUILD_MEMBER_UPDATE",  # general's CHANNEL_UPDATE: hidden now
+        "CHANNEL_DELETE", "CHANNEL_CREATE",
+    ]  # fmt: skip
+    hidden, shown = got[-2:]
+    assert (hidden.d["id"], hidden.s) == (guild.channel, None)
+    assert (shown.d["id"], shown.s) == (str(secret), None)
+    assert {o["id"] for o in shown.d["permission_overwrites"]} == {str(guild.everyone), str(crew)}
+
+
+async def test_a_join_with_no_rule_change_before_its_stream_is_followed_gets_no_channel_frames(
+    node: RunningNode, cast: Any, gateways: list[GatewayClient]
+) -> None:
+    owner, newcomer, guild, code = cast
+    gw = await newcomer.client.gateway()
+    gateways.append(gw)
+    await gw.connect()
+    loading, release = hold_follow(node.node.gateway.hub, f"guild:{guild.id}")
+    await newcomer.client.join(code)
+    await asyncio.wait_for(loading.wait(), TIMEOUT)
+    await owner.client.update_guild(str(guild.id), name="renamed")  # watched, changes no sight
+    release.set()
+    await owner.client.send_message(guild.channel, "after")
+    got = await until_message(gw, "after")
+    assert [e.t for e in got] == ["READY", "GUILD_JOIN", "GUILD_MEMBER_ADD", "GUILD_UPDATE"]
 
 
 async def resume_raw(node: RunningNode, token: str, positions: dict[str, int]) -> list[Any]:

@@ -126,6 +126,14 @@ class Before:
             seen.append(frozen)
         self.seen = seen
 
+    @classmethod
+    def known(cls, seen: Sequence[frozenset[int] | None]) -> Before:
+        """What each viewer was last told they see (a joiner: the channels its GUILD_JOIN
+        listed), rather than what the view holds now."""
+        before = cls.__new__(cls)
+        before.seen = list(seen)
+        return before
+
 
 def sight_diff(
     before: frozenset[int], after: set[int] | frozenset[int], channels: dict[int, Any]

@@ -68,6 +68,28 @@ def follow_of(payload: Any) -> tuple[str, int] | None:
     return stream, position
 
 
+def _listed_channels(payload: Any) -> frozenset[int] | None:
+    """The ids of the channels a GUILD_JOIN / GUILD_CREATE lists (what its recipient was
+    shown); None for an event that lists none (a DM's CHANNEL_CREATE)."""
+    listed = gating.field(payload, "channels")
+    if not isinstance(listed, list | tuple):
+        return None
+    ids = (gating.to_id(gating.field(channel, "id")) for channel in listed)
+    return frozenset(i for i in ids if i is not None)
+
+
+def _sight_since(session: Session, stream: Stream, shown: frozenset[int]) -> list[bytes]:
+    """CHANNEL_DELETE / CHANNEL_CREATE for the channels a joiner sees now and was not shown
+    at the join, or the reverse (a rule changed before their session followed the stream).
+    A channel created since the join may be announced twice (the replay's own
+    CHANNEL_CREATE, then this one): CHANNEL_CREATE is an upsert for clients."""
+    if stream.view is None or stream.book is None:
+        return []
+    before = Before.known([shown])
+    found = stream.book.derived(stream.view, before, [session.user_id], now_ms(), stream.name)
+    return next((frames for _, frames in found), [])
+
+
 def _audience(
     stream: Stream, view: GuildView, rule: gating.Gate, event: Event, now: int
 ) -> list[Session]:
@@ -343,16 +365,22 @@ class Hub:
         # GUILD_CREATE, GUILD_JOIN, a DM's CHANNEL_CREATE: the log stamped which stream the
         # user now follows, and from where.
         target, after = follow
+        shown = _listed_channels(event.payload)
         for session in self.sessions_by_user.get(user_id, ()):
             if target not in session.streams:
-                self.spawn(self._join(session, target, after))
+                self.spawn(self._join(session, target, after, shown))
 
-    async def _join(self, session: Session, name: str, after: int) -> None:
+    async def _join(
+        self, session: Session, name: str, after: int, shown: frozenset[int] | None = None
+    ) -> None:
         """A session follows a stream it gained mid-session (a guild joined, a DM opened),
         from ``after``, the stream's position when that happened (the event's ``follow``):
-        what the stream delivered since goes to the session first, then its live flow."""
+        what the stream delivered since goes to the session first, then its live flow.
+        ``shown``: the channels that event listed, if it listed any (GUILD_JOIN); when a rule
+        change came in between, the channels it showed or hid follow the replay."""
         (stream,) = await self.follow([name])
         frames: list[bytes] = []
+        rules_changed = False
         # Each pass reads up to what the stream has delivered; a pass that had to wait for
         # the log lets the stream move on, and the next pass (from the window) catches up.
         while after < stream.delivered:
@@ -367,8 +395,11 @@ class Hub:
                     log_.error("stream_gap_unfillable", stream=name)
                     break
             frames += self._visible(session, stream, sent, mark)
+            rules_changed = rules_changed or any(i.sight for i in sent if i.position <= mark)
             after = mark
         if session.open and name not in session.streams:
+            if rules_changed and shown is not None:
+                frames += _sight_since(session, stream, shown)
             for frame in frames:
                 self.push((session,), frame)
             self.subscribe(session, [stream])
