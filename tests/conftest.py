@@ -202,8 +202,12 @@ async def start_node(tmp_path: Path, database_url: str) -> AsyncIterator[NodeFac
 
 
 @pytest.fixture
-async def node(start_node: NodeFactory) -> RunningNode:
-    return await start_node()
+async def node(start_node: NodeFactory, request: pytest.FixtureRequest) -> RunningNode:
+    """A node on the test database, with the overrides of the closest ``node_settings``
+    marker if any (``pytestmark = NO_RATE_LIMITS`` in a module that sends faster than a
+    person would: the limiter has its own tests)."""
+    marker = request.node.get_closest_marker("node_settings")
+    return await start_node(**(marker.kwargs if marker is not None else {}))
 
 
 ClientFactory = Callable[..., Client]

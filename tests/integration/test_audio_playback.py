@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 import structlog.testing
+from node_marks import NO_RATE_LIMITS
 from sqlalchemy import select, update
 
 from miaou import ids
@@ -45,9 +46,7 @@ PROGRESSIVE = bytes(range(256)) * 40  # 10,240 bytes, every offset recognisable
 DURATION_MS = 200_000
 
 
-@pytest.fixture
-async def node(start_node: Any) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 @pytest.fixture

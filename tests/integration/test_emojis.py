@@ -30,6 +30,7 @@ from chat_fixtures import (
     person,
 )
 from chat_world import expect
+from node_marks import NO_RATE_LIMITS
 from PIL import Image
 
 from miaou.bus import Event
@@ -37,10 +38,7 @@ from miaou.chat.tables import guild_emojis
 from miaou.sdk import ApiError
 from miaou.server import RunningNode
 
-
-@pytest.fixture
-async def node(start_node) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 # -- images ------------------------------------------------------------------------------------

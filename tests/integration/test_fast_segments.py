@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from node_marks import NO_RATE_LIMITS
 from sqlalchemy import select, update
 
 from miaou import ids
@@ -41,9 +42,7 @@ VARIANT = b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\nseg_00000.m4s\n#EXT-
 PER_ANSWER = {"date", "x-request-id"}
 
 
-@pytest.fixture
-async def node(start_node: Any) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 class AsgiCalls:

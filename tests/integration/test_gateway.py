@@ -23,6 +23,7 @@ from chat_fixtures import (
     messages_in,
     person,
 )
+from node_marks import NO_RATE_LIMITS
 from websockets.asyncio.client import ClientConnection, connect
 
 from miaou.bus import log
@@ -33,9 +34,7 @@ from miaou.server import RunningNode
 TIMEOUT = 10.0
 
 
-@pytest.fixture
-async def node(start_node: Callable[..., Any]) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from chat_fixtures import GuildFixture, Person, add_channel, add_role, create_guild, join, person
+from node_marks import NO_RATE_LIMITS
 
 from miaou.chat.permissions import Permission
 from miaou.ids import now_ms
@@ -27,9 +27,7 @@ VIEW = int(Permission.VIEW_CHANNEL)
 _marks = itertools.count()
 
 
-@pytest.fixture
-async def node(start_node: Callable[..., Any]) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 class Room:

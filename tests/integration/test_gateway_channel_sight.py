@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from chat_fixtures import (
     overwrite,
     person,
 )
+from node_marks import NO_RATE_LIMITS
 from websockets.asyncio.client import connect
 
 from miaou.chat.permissions import Permission
@@ -40,9 +40,7 @@ VIEW = int(Permission.VIEW_CHANNEL)
 _marks = itertools.count()
 
 
-@pytest.fixture
-async def node(start_node: Callable[..., Any]) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 class World:

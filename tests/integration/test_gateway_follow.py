@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from chat_fixtures import (
     overwrite,
     person,
 )
+from node_marks import NO_RATE_LIMITS
 from websockets.asyncio.client import ClientConnection, connect
 
 from miaou.chat.permissions import Permission
@@ -35,9 +35,7 @@ TIMEOUT = 10.0
 VIEW = int(Permission.VIEW_CHANNEL)
 
 
-@pytest.fixture
-async def node(start_node: Callable[..., Any]) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 @pytest.fixture

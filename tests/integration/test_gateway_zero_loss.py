@@ -10,8 +10,8 @@ import asyncio
 import random
 from typing import Any
 
-import pytest
 from chat_fixtures import create_guild, join, person
+from node_marks import NO_RATE_LIMITS
 
 from miaou.sdk import GatewayClient, GatewayEvent
 
@@ -22,9 +22,7 @@ CUTS = 40
 CUT_EVERY = 0.03
 
 
-@pytest.fixture
-async def node(start_node: Any) -> Any:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 def cut(gw: GatewayClient) -> bool:

@@ -4,23 +4,20 @@ object, so that a client shows the guild without reading it over REST."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from chat_fixtures import Person, person
+from node_marks import NO_RATE_LIMITS
 
 from miaou.chat.permissions import Permission
 from miaou.sdk import GatewayClient
-from miaou.server import RunningNode
 
 TIMEOUT = 10.0
 VIEW = str(int(Permission.VIEW_CHANNEL))
 
 
-@pytest.fixture
-async def node(start_node: Callable[..., Any]) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 async def live(who: Person, gateways: list[GatewayClient]) -> GatewayClient:

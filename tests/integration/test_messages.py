@@ -27,6 +27,7 @@ from chat_fixtures import (
     person,
     rows,
 )
+from node_marks import NO_RATE_LIMITS
 from sqlalchemy import select
 
 from miaou import ids
@@ -38,13 +39,8 @@ from miaou.chat.tables import audit_log, channels, message_nonces, message_versi
 from miaou.chat.tables import reactions as reactions_table
 from miaou.sdk import ApiError
 from miaou.sdk.models import Message
-from miaou.server import RunningNode
 
-
-@pytest.fixture
-async def node(start_node) -> RunningNode:
-    # Tests here make many requests from one address; the limiter has its own tests.
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 async def refused(call: Any) -> ApiError:

@@ -8,11 +8,12 @@ else in a few queries for all guilds at once; REST computes each from rows. They
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from chat_world import World, build_world
+from node_marks import NO_RATE_LIMITS
 from sqlalchemy import event
 
 from miaou.accounts.service import Principal
@@ -20,10 +21,7 @@ from miaou.chat.permissions import Permission as P
 from miaou.gateway.guild_view import GuildView
 from miaou.server import RunningNode
 
-
-@pytest.fixture
-async def node(start_node: Callable[..., Any]) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 @pytest.fixture

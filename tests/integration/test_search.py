@@ -18,6 +18,7 @@ from chat_fixtures import (
     overwrite,
     person,
 )
+from node_marks import NO_RATE_LIMITS
 from sqlalchemy import delete, text, update
 
 from miaou import ids
@@ -27,13 +28,8 @@ from miaou.chat.tables import messages, thread_members
 from miaou.db import migrate
 from miaou.ids import now_ms
 from miaou.sdk import ApiError, Client
-from miaou.server import RunningNode
 
-
-@pytest.fixture
-async def node(start_node) -> RunningNode:
-    # Many requests from one address; the limiter has its own tests.
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 async def search(client: Client, guild: GuildFixture, **params: Any) -> dict[str, Any]:

@@ -10,19 +10,15 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 from chat_fixtures import P, add_channel, count, create_guild, join, overwrite, person, rows
+from node_marks import NO_RATE_LIMITS
 from sqlalchemy import select
 
 from miaou.chat.tables import channels, message_nonces, messages
 from miaou.sdk import ApiError
 from miaou.sdk.models import Message
-from miaou.server import RunningNode
 
-
-@pytest.fixture
-async def node(start_node) -> RunningNode:
-    return await start_node(ratelimit={"enabled": False})
+pytestmark = NO_RATE_LIMITS
 
 
 async def outcome(call: Any) -> Message | ApiError:

@@ -111,9 +111,22 @@ def _audience(
         stream.audiences_until = view.next_change_ms(now)
     subscribers = list(stream.subscribers)
     users = [s.user_id for s in subscribers]
-    chosen = set(view.deliver(event.type, event.payload, users, now))
-    found = audiences[key] = [s for s in subscribers if s.user_id in chosen]
+    found = audiences[key] = _chosen(view, event.type, event.payload, subscribers, users, now)
     return found
+
+
+def _chosen(
+    view: GuildView,
+    type_: str,
+    payload: Any,
+    subscribers: list[Session],
+    users: list[int],
+    now: int,
+) -> list[Session]:
+    """Those of ``subscribers`` (whose users are ``users``, in order) the view lets see the
+    event."""
+    chosen = set(view.deliver(type_, payload, users, now))
+    return [s for s in subscribers if s.user_id in chosen]
 
 
 class Hub:
@@ -320,8 +333,7 @@ class Hub:
                 users = [s.user_id for s in subscribers]
                 if watched and changes_sight(view, type_, payload):
                     before = Before(view, users, now)
-                chosen = set(view.deliver(type_, payload, users, now))
-                recipients = [s for s in subscribers if s.user_id in chosen]
+                recipients = _chosen(view, type_, payload, subscribers, users, now)
             else:  # messages, reactions, typing...: the same recipients as the last one
                 recipients = _audience(stream, view, rule, event, now)
         count = self.push(recipients, frame)
