@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import platform
 import re
 from collections.abc import AsyncIterator, Iterator, MutableMapping
@@ -33,6 +34,7 @@ from miaou.observability import (
     redact_secrets,
     sqlalchemy_pool_stats,
 )
+from miaou.observability.middleware import _fresh_id
 
 USER_ROUTE = "/api/v1/users/{user_id}"  # Litestar's template drops the ":int" converter
 
@@ -538,3 +540,20 @@ def test_configure_twice_does_not_duplicate_and_level_applies(restore_logging: N
 def test_unknown_level_is_a_config_error(restore_logging: None) -> None:
     with pytest.raises(ConfigError):
         configure_logging("verbose")
+
+
+def test_generated_request_ids_differ_in_a_forked_worker() -> None:
+    # `miaou serve --workers N` may fork: a child must not repeat its parent's ids.
+    first, second = _fresh_id(), _fresh_id()
+    assert first != second and first[:16] == second[:16]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave at once
+        os.write(write_end, _fresh_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.close(write_end)
+    assert re.fullmatch(r"[0-9a-f]{32}", child)
+    assert child[:16] != first[:16]

@@ -17,6 +17,9 @@ the parser callbacks, ``url``, ``headers``, ``cycle``, ``flow``, ``client``,
 ``server_state.default_headers``, and ``on_response_complete`` (which counts the request,
 resumes reading and arms the keep-alive timer, as after any answer).
 
+Every other request's cycle writes through a :class:`~miaou.http.head_held.HeadHeldTransport`
+(the answer's head and body in one write).
+
 The per-IP rate check is the node's own (the ``api`` group), run synchronously
 (``RateLimiter.check_now``, buckets in memory). With buckets in Redis (``redis_url``) and
 rate limits on, this tier stands aside and the ASGI tier checks them.
@@ -33,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from miaou.audio import media_files, segment_cache
 from miaou.audio.fast_media import PASS_HEADERS, ROUTE, SEGMENT_PATH
 from miaou.audio.lookup_refresh import LookupRefresher, refresher
+from miaou.http.head_held import HeadHeldTransport
 from miaou.http.ratelimit import client_ip
 
 if TYPE_CHECKING:
@@ -75,7 +79,11 @@ class SegmentProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         if not (self.enabled and self._answer()):
+            previous = self.cycle
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not previous and cycle is not None:  # not an upgrade (WebSocket)
+                cycle.transport = HeadHeldTransport(self.transport, cycle)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         if not self._answered:

@@ -54,6 +54,8 @@ def unknown_attachment() -> NotFound:
 # -- sending ------------------------------------------------------------------------------
 async def multipart_send(request: AnyRequest) -> Message | None:
     """Take a multipart send; ``None`` lets any other body through to the JSON handler."""
+    if not _may_be_multipart(request):
+        return None
     media_type, options = _content_type(request)
     if media_type != "multipart/form-data":
         return None
@@ -79,6 +81,15 @@ async def multipart_send(request: AnyRequest) -> Message | None:
     finally:
         await _settle(node, reader, upload, sent)
     return sent
+
+
+def _may_be_multipart(request: AnyRequest) -> bool:
+    """A quick look at the raw header before Litestar parses it (most sends are JSON, and
+    the parse costs more than the rest of this hook)."""
+    for name, value in request.scope["headers"]:
+        if name == b"content-type":
+            return value[:10].lower() == b"multipart/"
+    return False
 
 
 def _content_type(request: AnyRequest) -> tuple[str, dict[str, str]]:

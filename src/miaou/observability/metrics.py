@@ -168,6 +168,9 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # (method, route, status) -> its counter and histogram children: labels() checks
+        # and locks on every call, a dict lookup does not.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests_in_progress = Gauge(
             "miaou_http_requests_in_progress",
             "HTTP requests being handled right now.",
@@ -207,8 +210,18 @@ class Metrics:
         if method not in KNOWN_METHODS:
             method = "OTHER"
         route = route or UNMATCHED_ROUTE
-        self.requests_total.labels(method, route, str(status)).inc()
-        self.request_duration.labels(method, route, str(status)).observe(duration_s)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # Bounded: methods are a known set, routes templates, statuses a few dozen.
+            labels = (method, route, str(status))
+            children = self._request_children[key] = (
+                self.requests_total.labels(*labels),
+                self.request_duration.labels(*labels),
+            )
+        total, duration = children
+        total.inc()
+        duration.observe(duration_s)
 
     def observe_send_batch(self, size: int) -> None:
         self.send_batches.inc()

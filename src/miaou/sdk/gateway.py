@@ -109,6 +109,8 @@ class _Connection:
     ended: asyncio.Future[GatewayError]  # why it ended (the first cause wins)
     reader: asyncio.Task[None] | None = None
     heartbeat: asyncio.Task[None] | None = None
+    #: Opened to replace a lost one: counted in ``reconnects`` once READY / RESUMED came.
+    replaces: bool = False
 
     def end(self, cause: GatewayError) -> None:
         if not self.ended.done():
@@ -299,8 +301,9 @@ class GatewayClient:
                 await conn.ws.send(encode_frame(frame))
 
     # -- internals --------------------------------------------------------------------------
-    async def _establish(self) -> _Connection:
-        """Open a socket and run the handshake up to READY / RESUMED."""
+    async def _establish(self, *, replaces: bool = False) -> _Connection:
+        """Open a socket and run the handshake up to READY / RESUMED (``replaces``: a
+        connection that was lost)."""
         try:
             ws = await connect(
                 self.url,
@@ -314,7 +317,7 @@ class GatewayClient:
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise GatewayError(f"cannot open {self.url}: {exc!r}") from exc
         loop = asyncio.get_running_loop()
-        conn = _Connection(ws, loop.create_future(), loop.create_future())
+        conn = _Connection(ws, loop.create_future(), loop.create_future(), replaces=replaces)
         self._state.on_connect()
         self._conn = conn
         conn.reader = asyncio.create_task(self._read(conn), name="miaou-gateway-reader")
@@ -373,6 +376,10 @@ class GatewayClient:
                 )
         elif isinstance(action, Established):
             if not conn.established.done():
+                # Counted here, with the READY / RESUMED just queued: whoever reads that
+                # event (or a replayed one before it) finds the reconnection counted.
+                if conn.replaces:
+                    self.reconnects += 1
                 conn.established.set_result(action.resumed)
         else:
             conn.end(GatewayError(action.reason))
@@ -421,13 +428,12 @@ class GatewayClient:
             await asyncio.sleep(delay)
             attempt += 1
             try:
-                conn = await self._establish()
+                conn = await self._establish(replaces=True)
             except GatewayAuthError:
                 raise
             except GatewayError as exc:
                 log.info("gateway reconnect attempt %d failed: %s", attempt, exc)
                 continue
-            self.reconnects += 1
             return conn
 
     async def _teardown(self, conn: _Connection, code: int, reason: str = "") -> None:
