@@ -16,8 +16,8 @@ ratio. Servers, members, frames and the load generator are bench_gateway's
 (``bench/gateway_servers.py``, ``bench/gateway_load.py``): Miaou's messages are REST sends
 by the guild's owner, SQLite, rate limits off; raw's are padded to Miaou's frame size.
 
-    python -m bench.gateway_interleaved                  # 1,000 members, 5 rounds of 50
-    python -m bench.gateway_interleaved --members 100 --rounds 9
+    python -m bench gateway_turns                      # 1,000 members, 5 rounds of 50
+    python -m bench.bench_gateway_turns --members 100 --rounds 9
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def round_of(
 
 
 async def main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser(prog="python -m bench.gateway_interleaved", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_gateway_turns", description=__doc__)
     ap.add_argument("--members", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--messages", type=int, default=50, help="per server and round")
@@ -79,7 +79,7 @@ async def main(argv: list[str]) -> None:
     names = ["miaou", "raw"]
     targets: list[Target] = []
     pools: list[LoadPool] = []
-    workdir = Path(tempfile.mkdtemp(prefix="gw-interleaved-"))
+    workdir = Path(tempfile.mkdtemp(prefix="gw-turns-"))
     try:
         for name in names:
             target = await start_target(name, free_port(), None)
