@@ -377,7 +377,8 @@ class GatewayClient:
         elif isinstance(action, Established):
             if not conn.established.done():
                 # Counted here, with the READY / RESUMED just queued: whoever reads that
-                # event (or a replayed one before it) finds the reconnection counted.
+                # event finds the reconnection counted (events replayed before it may be
+                # read sooner).
                 if conn.replaces:
                     self.reconnects += 1
                 conn.established.set_result(action.resumed)
