@@ -579,3 +579,22 @@ def test_events_keep_the_view_equal_to_the_pure_rules(model: Model, data: st.Dat
         event, payload = _event(data.draw, model)
         view.apply(event, payload)
         model.check(view)
+
+
+def test_the_questions_channel_sight_asks_before_an_event_applies() -> None:
+    crew = ow(VIP, 0, allow=P.VIEW_CHANNEL)
+    view = GuildView(
+        G, OWNER,
+        [RoleInfo(id=G, position=0, permissions=0),
+         RoleInfo(id=VIP, position=1, permissions=int(P.SEND_MESSAGES))],
+        [MemberRecord(OWNER), MemberRecord(ALICE, (VIP,))],
+        [ChannelInfo(SECRET, int(TEXT), None, (crew,)),
+         ChannelInfo(THREAD, int(PUBLIC_T), SECRET, ())],
+    )  # fmt: skip
+    assert (view.member_role_ids(ALICE), view.member_role_ids(OWNER)) == ((VIP,), ())
+    assert view.member_role_ids(BOB) is None
+    assert view.role_permissions(VIP) == int(P.SEND_MESSAGES)
+    assert view.role_permissions(MOD) is None
+    assert view.channel_overwrites(SECRET) == (crew,)
+    assert view.channel_overwrites(THREAD) == ()  # a thread's are its parent's
+    assert view.channel_overwrites(GENERAL) is None

@@ -28,8 +28,7 @@ stream load and then from CHANNEL_CREATE / UPDATE / DELETE, bounded by the chann
 Its ``last_message_id`` is as of the channel's load or last channel event (messages do not
 update it: that would cost every message a dict write).
 
-This module reads GuildView's private state in :func:`changes_sight` (the rules as they are
-before the event applies), as a friend of ``guild_view``.
+:func:`changes_sight` asks the view for the rules as they are before the event applies.
 """
 
 from __future__ import annotations
@@ -82,26 +81,26 @@ def changes_sight(view: GuildView, event_type: str, payload: Any) -> bool:
     bits, the VIEW_CHANNEL bits of overwrites, a member's roles and who owns the guild
     (``miaou.chat.permissions._overwritten``); a change of anything else is not one."""
     if event_type == "GUILD_MEMBER_UPDATE":
-        viewer = view._members.get(to_id(field(field(payload, "user"), "id")) or 0)
+        held = view.member_role_ids(to_id(field(field(payload, "user"), "id")) or 0)
         roles = role_ids_of(field(payload, "roles") or (), view.guild_id)
-        return viewer is not None and roles != viewer.role_ids
+        return held is not None and roles != held
     if event_type == "GUILD_ROLE_UPDATE":
         role = field(payload, "role")
         role_id = to_id(field(role, "id"))
         if role_id is None:
             return False
-        old = view._roles.get(role_id)
+        old = view.role_permissions(role_id)
         bits = int(field(role, "permissions") or 0)
-        return old is None or bool((old.permissions ^ bits) & _SIGHT_BITS)
+        return old is None or bool((old ^ bits) & _SIGHT_BITS)
     if event_type == "GUILD_ROLE_DELETE":
-        role = view._roles.get(to_id(field(payload, "role_id")) or 0)
-        return role is not None  # its holders lose it; channels may name it
+        # Its holders lose it; channels may name it.
+        return view.role_permissions(to_id(field(payload, "role_id")) or 0) is not None
     if event_type == "CHANNEL_UPDATE":
         raw = field(payload, "permission_overwrites")
         if raw is None or field(payload, "type") in _THREADS:
             return False  # a reorder's: the overwrites did not change
-        known = view._channels.get(to_id(field(payload, "id")) or 0)
-        return known is None or _view_rules(known.overwrites) != _view_rules(overwrites_of(raw))
+        known = view.channel_overwrites(to_id(field(payload, "id")) or 0)
+        return known is None or _view_rules(known) != _view_rules(overwrites_of(raw))
     if event_type == "GUILD_UPDATE":
         owner_id = to_id(field(payload, "owner_id"))
         return owner_id is not None and owner_id != view.owner_id

@@ -231,6 +231,22 @@ class GuildView:
     def is_member(self, user_id: int) -> bool:
         return user_id in self._members
 
+    def member_role_ids(self, user_id: int) -> tuple[int, ...] | None:
+        """The roles a member holds (not @everyone); None for a non-member."""
+        viewer = self._members.get(user_id)
+        return None if viewer is None else viewer.role_ids
+
+    def role_permissions(self, role_id: int) -> int | None:
+        """A role's permission bits; None for a role the view does not know."""
+        role = self._roles.get(role_id)
+        return None if role is None else int(role.permissions)
+
+    def channel_overwrites(self, channel_id: int) -> tuple[Overwrite, ...] | None:
+        """A channel's overwrites (a thread's are its parent's: empty here); None for a
+        channel the view does not know."""
+        channel = self._channels.get(channel_id)
+        return None if channel is None else channel.overwrites
+
     def can_view(self, user_id: int, channel_id: int, now_ms: int) -> bool:
         """VIEW_CHANNEL in a channel or thread; False for a non-member or unknown channel."""
         viewer = self._members.get(user_id)
