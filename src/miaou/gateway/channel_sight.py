@@ -37,20 +37,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from miaou.chat.guilds import guild_channels
 from miaou.chat.models import THREAD_TYPES
 from miaou.chat.permissions import Overwrite, Permission
 from miaou.chat.views import channel_view
 from miaou.gateway.frames import dispatch_frame, encode
 from miaou.gateway.gating import field, overwrites_of, role_ids_of, to_id
-from miaou.gateway.guild_view import GuildView
+from miaou.gateway.guild_view import GuildRows, GuildView
 
 _SIGHT_BITS: Final = int(Permission.VIEW_CHANNEL | Permission.ADMINISTRATOR)
 _VIEW_BIT: Final = int(Permission.VIEW_CHANNEL)
 _THREADS: Final = frozenset(int(t) for t in THREAD_TYPES)
-_NO_USER: Final = 0  # guild_channels reads a user's read positions too: nobody's here
 
 #: Events that may change who sees a channel (the others cannot: a new role has no holders,
 #: a timeout keeps VIEW_CHANNEL, a channel's own CREATE / DELETE says so itself).
@@ -155,10 +152,13 @@ class ChannelBook:
         self.channels: dict[int, dict[str, Any]] = channels or {}
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, guild_id: int) -> ChannelBook:
-        """Read in ``conn``'s snapshot (the one the guild's view is read in): one query."""
-        found = await guild_channels(conn, _NO_USER, [guild_id])
-        return cls({row.id: msgspec.to_builtins(channel_view(row, ows)) for row, ows in found})
+    def of(cls, rows: GuildRows) -> ChannelBook:
+        """The book of what ``read_guild`` read for the guild's view (the same snapshot)."""
+        return cls({
+            row.id: msgspec.to_builtins(channel_view(row, rows.overwrites.get(row.id, ())))
+            for row in rows.channels
+            if row.type not in _THREADS
+        })  # fmt: skip
 
     def apply(self, event_type: str, payload: Any) -> None:
         if event_type == "GUILD_DELETE":

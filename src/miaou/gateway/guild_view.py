@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.chat.models import THREAD_TYPES, ChannelType
@@ -174,50 +175,29 @@ class GuildView:
 
     @classmethod
     async def load(cls, conn: AsyncConnection, guild_id: int) -> GuildView:
-        """Read the guild in ``conn``'s snapshot, in seven queries whatever its size.
-        A guild that does not exist gives an empty view with ``deleted`` set."""
-        owner_query = select(guilds.c.owner_id).where(guilds.c.id == guild_id)
-        owner_id = (await conn.execute(owner_query)).scalar()
-        if owner_id is None:
-            view = cls(guild_id, 0, (), (), ())
+        """Read the guild in ``conn``'s snapshot (:func:`read_guild`)."""
+        return cls.of(await read_guild(conn, guild_id))
+
+    @classmethod
+    def of(cls, rows: GuildRows) -> GuildView:
+        """The view of what :func:`read_guild` read. A guild that does not exist gives an
+        empty view with ``deleted`` set."""
+        if rows.owner_id is None:
+            view = cls(rows.guild_id, 0, (), (), ())
             view.deleted = True
             return view
-
-        def rows(*columns: Any, where: Any, join: Any = None) -> Any:
-            query = select(*columns)
-            if join is not None:
-                query = query.join(channels, channels.c.id == join)
-            return conn.execute(query.where(where))
-
-        role_infos = [RoleInfo(id=r.id, position=r.position, permissions=r.permissions)
-                      for r in await rows(roles, where=roles.c.guild_id == guild_id)]  # fmt: skip
-        held: dict[int, list[int]] = {}
-        for user_id, role_id in await rows(member_roles.c.user_id, member_roles.c.role_id,
-                                           where=member_roles.c.guild_id == guild_id):  # fmt: skip
-            held.setdefault(user_id, []).append(role_id)
-        records = [MemberRecord(m.user_id, tuple(held.get(m.user_id, ())),
-                                m.communication_disabled_until)
-                   for m in await rows(members.c.user_id, members.c.communication_disabled_until,
-                                       where=members.c.guild_id == guild_id)]  # fmt: skip
-        in_guild = channels.c.guild_id == guild_id
-        ows: dict[int, list[Overwrite]] = {}
-        for o in await rows(overwrites, where=in_guild, join=overwrites.c.channel_id):
-            if o.target_type in (OVERWRITE_ROLE, OVERWRITE_MEMBER):
-                ows.setdefault(o.channel_id, []).append(
-                    Overwrite(id=o.target_id, type=o.target_type, allow=o.allow, deny=o.deny)
-                )
-        joined: dict[int, set[int]] = {}
-        for channel_id, user_id in await rows(
-            thread_members.c.channel_id, thread_members.c.user_id,
-            where=in_guild & (channels.c.type == _PRIVATE_THREAD),
-            join=thread_members.c.channel_id,
-        ):  # fmt: skip
-            joined.setdefault(channel_id, set()).add(user_id)
+        ows = {
+            channel_id: [
+                Overwrite(id=o.target_id, type=o.target_type, allow=o.allow, deny=o.deny)
+                for o in found
+                if o.target_type in (OVERWRITE_ROLE, OVERWRITE_MEMBER)
+            ]
+            for channel_id, found in rows.overwrites.items()
+        }
         infos = [ChannelInfo(c.id, c.type, c.parent_id, tuple(ows.get(c.id, ())),
-                             frozenset(joined.get(c.id, ())))
-                 for c in await rows(channels.c.id, channels.c.type, channels.c.parent_id,
-                                     where=in_guild)]  # fmt: skip
-        return cls(guild_id, owner_id, role_infos, records, infos)
+                             rows.thread_members.get(c.id, frozenset()))
+                 for c in rows.channels]  # fmt: skip
+        return cls(rows.guild_id, rows.owner_id, rows.roles, rows.members, infos)
 
     # -- questions ----------------------------------------------------------------------
     @property
@@ -565,3 +545,60 @@ _HANDLERS: Final[dict[str, Callable[[GuildView, dict[str, Any]], None]]] = {
 #: The events that change the rules (the others leave :meth:`GuildView.deliver`'s answer as
 #: it was, until a member's timeout ends: :meth:`GuildView.next_change_ms`).
 RULE_EVENTS: Final = frozenset(_HANDLERS)
+
+
+class GuildRows(NamedTuple):
+    """A guild as :func:`read_guild` reads it in one snapshot: what a :class:`GuildView`
+    needs, with the channels' full rows (the hub's ``ChannelBook`` is made from them too)."""
+
+    guild_id: int
+    owner_id: int | None  # None: no such guild (nothing else is read)
+    roles: list[RoleInfo]
+    members: list[MemberRecord]
+    channels: list[Row[Any]]  # channels and threads, every column
+    overwrites: dict[int, list[Row[Any]]]  # by channel id, by target id within
+    thread_members: dict[int, frozenset[int]]  # private threads' members
+
+
+async def read_guild(conn: AsyncConnection, guild_id: int) -> GuildRows:
+    """Seven queries whatever the guild's size."""
+    owner_query = select(guilds.c.owner_id).where(guilds.c.id == guild_id)
+    owner_id = (await conn.execute(owner_query)).scalar()
+    if owner_id is None:
+        return GuildRows(guild_id, None, [], [], [], {}, {})
+
+    def rows(*columns: Any, where: Any, join: Any = None, order: Any = None) -> Any:
+        query = select(*columns)
+        if join is not None:
+            query = query.join(channels, channels.c.id == join)
+        if order is not None:
+            query = query.order_by(order)
+        return conn.execute(query.where(where))
+
+    role_infos = [RoleInfo(id=r.id, position=r.position, permissions=r.permissions)
+                  for r in await rows(roles, where=roles.c.guild_id == guild_id)]  # fmt: skip
+    held: dict[int, list[int]] = {}
+    for user_id, role_id in await rows(member_roles.c.user_id, member_roles.c.role_id,
+                                       where=member_roles.c.guild_id == guild_id):  # fmt: skip
+        held.setdefault(user_id, []).append(role_id)
+    records = [MemberRecord(m.user_id, tuple(held.get(m.user_id, ())),
+                            m.communication_disabled_until)
+               for m in await rows(members.c.user_id, members.c.communication_disabled_until,
+                                   where=members.c.guild_id == guild_id)]  # fmt: skip
+    in_guild = channels.c.guild_id == guild_id
+    by_channel: dict[int, list[Row[Any]]] = {}
+    for o in await rows(overwrites, where=in_guild, join=overwrites.c.channel_id,
+                        order=overwrites.c.target_id):  # fmt: skip
+        by_channel.setdefault(o.channel_id, []).append(o)
+    joined: dict[int, set[int]] = {}
+    for channel_id, user_id in await rows(
+        thread_members.c.channel_id, thread_members.c.user_id,
+        where=in_guild & (channels.c.type == _PRIVATE_THREAD),
+        join=thread_members.c.channel_id,
+    ):  # fmt: skip
+        joined.setdefault(channel_id, set()).add(user_id)
+    found = list(await rows(channels, where=in_guild))
+    return GuildRows(
+        guild_id, owner_id, role_infos, records, found, by_channel,
+        {c: frozenset(users) for c, users in joined.items()},
+    )  # fmt: skip

@@ -33,7 +33,7 @@ from miaou.db.engine import Database
 from miaou.gateway import gating
 from miaou.gateway.channel_sight import SIGHT_EVENTS, WATCHED, Before, ChannelBook, changes_sight
 from miaou.gateway.frames import dispatch_frame, encode
-from miaou.gateway.guild_view import RULE_EVENTS, GuildView
+from miaou.gateway.guild_view import RULE_EVENTS, GuildView, read_guild
 from miaou.gateway.streams import GAP_WAIT_MS, Sent, Stream
 from miaou.ids import now_ms
 
@@ -175,8 +175,9 @@ class Hub:
             for stream in streams:
                 guild_id = guild_id_of(stream.name)
                 if guild_id is not None:
-                    stream.view = await GuildView.load(conn, guild_id)
-                    stream.book = await ChannelBook.load(conn, guild_id)
+                    rows = await read_guild(conn, guild_id)
+                    stream.view = GuildView.of(rows)
+                    stream.book = ChannelBook.of(rows)
         for stream in streams:
             stream.delivered = heads[stream.name]
             stream.loaded.set_result(None)
