@@ -62,7 +62,7 @@ def run(
 ) -> dict[int, list[tuple[str, int]]]:
     """What the hub does: snapshot if the event may change sight, apply, diff. Per user
     who gets derived frames: (event, channel id) in order."""
-    before = Before(view, users, NOW) if changes_sight(view, event, payload) else None
+    before = Before.in_view(view, users, NOW) if changes_sight(view, event, payload) else None
     view.apply(event, payload)
     channels.apply(event, payload)
     if before is None:
@@ -168,7 +168,7 @@ def test_a_diff_is_computed_once_per_pair_of_viewer_sets() -> None:
         view.apply("CHANNEL_CREATE", channel_event(cid))
         channels.apply("CHANNEL_CREATE", channel_event(cid))
     users = [m.user_id for m in members]
-    before = Before(view, users, NOW)
+    before = Before.in_view(view, users, NOW)
     assert len({id(s) for s in before.seen}) == 1
     payload = role_event(G, DEFAULT_EVERYONE & ~P.VIEW_CHANNEL)
     view.apply("GUILD_ROLE_UPDATE", payload)
@@ -199,7 +199,7 @@ def test_the_book_keeps_channels_not_threads_and_keeps_overwrites_a_reorder_omit
 
 def test_members_outside_the_view_get_nothing() -> None:
     view, channels = make_view(), book()
-    before = Before(view, [12345, ALICE], NOW)
+    before = Before.in_view(view, [12345, ALICE], NOW)
     assert before.seen[0] is None
     view.apply("GUILD_MEMBER_UPDATE", member_event(ALICE, [VIP]))
     view.apply("GUILD_MEMBER_REMOVE", {"guild_id": str(G), "user": {"id": str(ALICE)}})

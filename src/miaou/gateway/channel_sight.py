@@ -105,11 +105,17 @@ def changes_sight(view: GuildView, event_type: str, payload: Any) -> bool:
 
 
 class Before:
-    """What each of ``users`` saw before a rule event: one frozen copy per viewer's set."""
+    """What each of a list of users saw before a rule event (None: not a member)."""
 
     __slots__ = ("seen",)
 
-    def __init__(self, view: GuildView, users: Sequence[int], now_ms: int) -> None:
+    def __init__(self, seen: Sequence[frozenset[int] | None]) -> None:
+        """``seen`` as told to them: a joiner's, the channels its GUILD_JOIN listed."""
+        self.seen = list(seen)
+
+    @classmethod
+    def in_view(cls, view: GuildView, users: Sequence[int], now_ms: int) -> Before:
+        """What ``users`` see in ``view`` now: one frozen copy per viewer's set."""
         copies: dict[int, frozenset[int]] = {}
         seen: list[frozenset[int] | None] = []
         for live in view.sights(users, now_ms):
@@ -120,15 +126,7 @@ class Before:
             if frozen is None:
                 frozen = copies[id(live)] = frozenset(live)
             seen.append(frozen)
-        self.seen = seen
-
-    @classmethod
-    def known(cls, seen: Sequence[frozenset[int] | None]) -> Before:
-        """What each viewer was last told they see (a joiner: the channels its GUILD_JOIN
-        listed), rather than what the view holds now."""
-        before = cls.__new__(cls)
-        before.seen = list(seen)
-        return before
+        return cls(seen)
 
 
 def sight_diff(

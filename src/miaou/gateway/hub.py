@@ -68,6 +68,12 @@ def follow_of(payload: Any) -> tuple[str, int] | None:
     return stream, position
 
 
+def _sight_among(sent: list[Sent], up_to: int) -> bool:
+    """Whether an event of ``sent`` up to position ``up_to`` may have changed who sees
+    which channel."""
+    return any(item.sight for item in sent if item.position <= up_to)
+
+
 def _listed_channels(payload: Any) -> frozenset[int] | None:
     """The ids of the channels a GUILD_JOIN / GUILD_CREATE lists (what its recipient was
     shown); None for an event that lists none (a DM's CHANNEL_CREATE)."""
@@ -85,7 +91,7 @@ def _sight_since(session: Session, stream: Stream, shown: frozenset[int]) -> lis
     CHANNEL_CREATE, then this one): CHANNEL_CREATE is an upsert for clients."""
     if stream.view is None or stream.book is None:
         return []
-    before = Before.known([shown])
+    before = Before([shown])
     found = stream.book.derived(stream.view, before, [session.user_id], now_ms(), stream.name)
     return next((frames for _, frames in found), [])
 
@@ -333,7 +339,7 @@ class Hub:
                 subscribers = list(stream.subscribers)
                 users = [s.user_id for s in subscribers]
                 if watched and changes_sight(view, type_, payload):
-                    before = Before(view, users, now)
+                    before = Before.in_view(view, users, now)
                 recipients = _chosen(view, type_, payload, subscribers, users, now)
             else:  # messages, reactions, typing...: the same recipients as the last one
                 recipients = _audience(stream, view, rule, event, now)
@@ -408,7 +414,7 @@ class Hub:
                     log_.error("stream_gap_unfillable", stream=name)
                     break
             frames += self._visible(session, stream, sent, mark)
-            rules_changed = rules_changed or any(i.sight for i in sent if i.position <= mark)
+            rules_changed = rules_changed or _sight_among(sent, mark)
             after = mark
         if session.open and name not in session.streams:
             if rules_changed and shown is not None:
@@ -445,7 +451,7 @@ class Hub:
                 except log.Gap:
                     return None
             frames += self._visible(session, stream, sent, mark)
-            if stale is not None and any(i.sight for i in sent if i.position <= mark):
+            if stale is not None and _sight_among(sent, mark):
                 stale.add(name)
             for item in sent:
                 # A guild joined (or DM opened) while the client was away: it has no
