@@ -63,6 +63,7 @@ from miaou.jobs.processes import ProcessPool
 from miaou.jobs.queue import JobQueue
 from miaou.jobs.runner import JobRunner
 from miaou.observability import Metrics, ObservabilityMiddleware, sqlalchemy_pool_stats
+from miaou.observability.loop_watch import LoopWatch
 from miaou.storage.blobs import BlobStore
 from miaou.types import ASGIApp
 from miaou.web import routes as web_routes
@@ -137,6 +138,11 @@ class Node:
             database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
         )
         self.messages.sends.on_batch = self.metrics.observe_send_batch
+        self.loop_watch = (
+            LoopWatch(settings.loop_stall_ms / 1000, on_stall=self.metrics.observe_loop_stall)
+            if settings.loop_stall_ms
+            else None
+        )
         self.metrics.gateway.source = self.gateway.stats
         self.litestar = self._build_litestar()
         self.asgi: ASGIApp = FastSegments(
@@ -191,6 +197,8 @@ class Node:
         return app
 
     async def start(self) -> None:
+        if self.loop_watch is not None:
+            self.loop_watch.start()
         if self.settings.migrate_on_start:
             await migrate.upgrade(self.db)
         elif not await migrate.is_current(self.db):
@@ -239,3 +247,5 @@ class Node:
         await self.bus.close()
         await self.rate_limits.close()
         await self.db.close()
+        if self.loop_watch is not None:
+            self.loop_watch.stop()

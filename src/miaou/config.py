@@ -102,6 +102,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     jobs_in_serve: bool = True
     job_processes: int = 2
     job_lease_seconds: int = 60
+    # A warning (with the stuck stack) when the event loop does not turn for this long;
+    # 0 turns the watch off (miaou.observability.loop_watch).
+    loop_stall_ms: int = 1000
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
 
     @property
@@ -191,6 +194,10 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("max_track_bytes must be >= 1024 and max_track_seconds in 1..86400")
     if settings.track_quota_count < 0 or settings.track_quota_bytes < 0:
         raise ConfigError("track_quota_count and track_quota_bytes must be >= 0 (0: no limit)")
+    if settings.loop_stall_ms != 0 and not 20 <= settings.loop_stall_ms <= 600_000:
+        raise ConfigError(
+            f"loop_stall_ms must be 0 (off) or in 20..600000, got {settings.loop_stall_ms}"
+        )
     if not 60 <= settings.media_url_seconds <= 604_800:
         raise ConfigError("media_url_seconds must be in 60..604800 (one minute to a week)")
     if settings.media_accel_redirect and not (

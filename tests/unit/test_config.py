@@ -313,3 +313,14 @@ def test_workers_divide_the_database_pool() -> None:
     assert worker_pool_size(10, 1) == 10
     assert worker_pool_size(10, 3) == 4  # rounded up: 12 in all
     assert worker_pool_size(10, 8) == 2  # never under 2 per worker
+
+
+@pytest.mark.parametrize("value", [-1, 1, 19, 600_001])
+def test_loop_stall_threshold_out_of_range_is_refused(value) -> None:
+    with pytest.raises(ConfigError, match="loop_stall_ms"):
+        load_settings(environ={}, overrides={"loop_stall_ms": value})
+
+
+@pytest.mark.parametrize("value", [0, 20, 1000, 600_000])
+def test_loop_stall_threshold_in_range_or_off_is_taken(value) -> None:
+    assert load_settings(environ={}, overrides={"loop_stall_ms": value}).loop_stall_ms == value

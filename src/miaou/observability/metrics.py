@@ -186,6 +186,16 @@ class Metrics:
             "Message sends written by the group commit (over batches: the mean batch size).",
             registry=self.registry,
         )
+        self.loop_stalls = Counter(
+            "miaou_event_loop_stalls",
+            "Times the event loop did not turn for longer than loop_stall_ms.",
+            registry=self.registry,
+        )
+        self.loop_stall_seconds = Counter(
+            "miaou_event_loop_stall_seconds",
+            "Seconds the event loop spent in those stalls.",
+            registry=self.registry,
+        )
         self.build_info = Info("miaou_build", "Miaou build information.", registry=self.registry)
         self.build_info.info(
             {
@@ -226,6 +236,10 @@ class Metrics:
     def observe_send_batch(self, size: int) -> None:
         self.send_batches.inc()
         self.send_batch_items.inc(size)
+
+    def observe_loop_stall(self, seconds: float) -> None:
+        self.loop_stalls.inc()
+        self.loop_stall_seconds.inc(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type, for a ``/metrics`` handler."""
