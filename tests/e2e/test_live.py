@@ -153,7 +153,7 @@ async def test_dropped_connection_resumes_without_loss(
     (session,) = gateway.hub.sessions_by_user[int(world.dave_id)]
 
     # The network goes quiet: frames to the browser are lost, then the connection dies.
-    session.held = []
+    session.hold()
     for i in range(3):
         await world.carol.send_message(world.general, f"while away {i}")
     await world.carol.send_message(world.random, "elsewhere while away")
@@ -192,7 +192,7 @@ async def test_invalid_session_identifies_again_and_refetches(
 
     hub.replay = pruned  # type: ignore[method-assign]
     (session,) = hub.sessions_by_user[int(world.dave_id)]
-    session.held = []
+    session.hold()
     await world.carol.send_message(world.general, "sent during a long outage")
     await world.carol.send_message(world.random, f"<@{world.dave_id}> you missed this")
     await asyncio.sleep(0.2)

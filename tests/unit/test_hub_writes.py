@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from miaou.bus.memory import MemoryBus
+from miaou.gateway.audience import Audience
 from miaou.gateway.deadlines import Deadlines
 from miaou.gateway.frames import CloseCode
 from miaou.gateway.hub import Hub
@@ -90,7 +91,7 @@ async def test_frames_of_one_pass_go_out_in_one_write_per_connection_in_order() 
 async def test_holding_sessions_keep_the_frame_and_closed_ones_drop_it() -> None:
     hub, made, transports = sessions(3)
     holding, closing, live = made
-    holding.held = []
+    holding.hold()
     closing.conn.state = State.CLOSING
     hub.push(made, b"one")
     await one_pass()
@@ -119,3 +120,67 @@ async def test_a_connection_past_the_buffer_bound_is_cut_off_on_either_path() ->
         assert slow.conn.close_code == CloseCode.SLOW_CONSUMER
         assert slow.gateway.slow_consumers == 1
         assert transports[1].writes == [b"".join(frames)] and fine.open
+
+
+# -- an Audience: the transports of sessions that take frames now, in one loop -------------
+def ready_audience(count: int) -> tuple[Hub, list[Session], list[Recorder], Audience]:
+    hub, made, transports = sessions(count)
+    for session in made:
+        # As after READY: nothing queued, nothing held (write_pushed: flush would also
+        # file the heartbeat deadline, timed here from 0, already past).
+        session.write_pushed()
+    assert all(s.direct is not None for s in made)
+    return hub, made, transports, Audience(made)
+
+
+async def test_an_audience_writes_to_sessions_that_take_frames_and_spares_the_others() -> None:
+    hub, made, transports, audience = ready_audience(4)
+    hub.push(audience, b"one")
+    await one_pass()
+    assert [t.writes for t in transports] == [[b"one"]] * 4
+    holding, closing, lost, _ = made
+    holding.hold()
+    closing.conn.close(CloseCode.GOING_AWAY, 0)
+    closing.write_pushed()
+    written = list(transports[1].writes)  # its close frame
+    lost.connection_lost(None)
+    hub.push(audience, b"two")
+    await one_pass()
+    assert holding.held == [b"two"] and transports[0].writes == [b"one"]
+    assert transports[1].writes == written
+    assert transports[2].writes == [b"one"]
+    assert transports[3].writes == [b"one", b"two"]
+
+
+async def test_a_session_joins_an_audiences_loop_once_ready_and_its_frames_stay_in_order() -> None:
+    hub, made, transports, audience = ready_audience(2)
+    late = made[1]
+    late.hold()  # a RESUME being built: live frames wait
+    hub.push(audience, b"one")
+    await one_pass()
+    assert late.held == [b"one"]
+    held, late.held = late.held, None
+    late.conn.send(b"replay")
+    for frame in held:
+        late.conn.send(frame)
+    late.write_pushed()
+    assert late.direct is not None
+    hub.push(audience, b"two")
+    await one_pass()
+    assert transports[1].writes == [b"replayone", b"two"]
+    assert transports[0].writes == [b"one", b"two"]
+
+
+async def test_a_slow_consumer_in_an_audience_is_cut_off_and_written_no_more() -> None:
+    hub, made, transports, audience = ready_audience(2)
+    transports[0].buffered = BOUND + 1
+    hub.push(audience, b"one")
+    await one_pass()
+    slow, fine = made
+    assert slow.conn.close_code == CloseCode.SLOW_CONSUMER and slow.direct is None
+    assert slow.gateway.slow_consumers == 1
+    after_cut = len(transports[0].writes)  # the frame, then the close frame
+    hub.push(audience, b"two")
+    await one_pass()
+    assert len(transports[0].writes) == after_cut
+    assert transports[1].writes == [b"one", b"two"] and fine.open

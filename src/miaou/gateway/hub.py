@@ -31,6 +31,7 @@ from miaou.bus import Bus, Event, log
 from miaou.chat.outbox import guild_id_of
 from miaou.db.engine import Database
 from miaou.gateway import gating
+from miaou.gateway.audience import Audience
 from miaou.gateway.channel_sight import SIGHT_EVENTS, WATCHED, Before, ChannelBook, changes_sight
 from miaou.gateway.frames import dispatch_frame, encode
 from miaou.gateway.guild_view import RULE_EVENTS, GuildView, read_guild
@@ -117,7 +118,9 @@ def _audience(
         stream.audiences_until = view.next_change_ms(now)
     subscribers = list(stream.subscribers)
     users = [s.user_id for s in subscribers]
-    found = audiences[key] = _chosen(view, event.type, event.payload, subscribers, users, now)
+    found = audiences[key] = Audience(
+        _chosen(view, event.type, event.payload, subscribers, users, now)
+    )
     return found
 
 
@@ -511,6 +514,9 @@ class Hub:
         pending, self._pending = self._pending, []
         if len(pending) == 1:
             recipients, frame = pending[0]
+            if type(recipients) is Audience:
+                recipients.write(frame)
+                return
             for session in recipients:
                 session.write_now(frame)
             return

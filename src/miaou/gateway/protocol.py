@@ -384,6 +384,11 @@ class GatewayConnection:
         else:
             self._requests.append(request)
 
+    @property
+    def takes_frames_now(self) -> bool:
+        """READY with nothing queued: a broadcast frame written now goes out in order."""
+        return self.state is _READY and self._out is None
+
     def data_to_send(self) -> list[bytes]:
         out, self._out = self._out, None
         return out or []

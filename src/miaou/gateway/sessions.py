@@ -116,7 +116,7 @@ class Gateway:
             await self.hub.reach(streams, request.positions)
         if not session.open:
             return
-        session.held = []
+        session.hold()
         marks = self.hub.subscribe(session, streams)
         # A guild joined (or DM opened) after the list was read and before the user stream
         # was subscribed: its GUILD_JOIN is behind the mark, so no live event would make

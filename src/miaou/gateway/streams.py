@@ -18,6 +18,7 @@ import msgspec
 from miaou.bus import Event
 
 if TYPE_CHECKING:
+    from miaou.gateway.audience import Audience
     from miaou.gateway.channel_sight import ChannelBook
     from miaou.gateway.guild_view import GuildView
     from miaou.gateway.transport import Session
@@ -63,7 +64,7 @@ class Stream:
         #: Recipients of a guild stream's events that change no rule, per (scope, channel):
         #: kept until the subscribers or the rules change, or ``audiences_until`` (epoch ms,
         #: when a timeout ends), so that a message to 1,000 members asks the view once.
-        self.audiences: dict[tuple[object, int | None], list[Session]] = {}
+        self.audiences: dict[tuple[object, int | None], Audience] = {}
         self.audiences_until: int | None = None
 
     @property

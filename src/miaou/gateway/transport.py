@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
+from miaou.gateway.audience import Audience
 from miaou.gateway.deadlines import slot_start_ms
 from miaou.gateway.frames import CloseCode
 from miaou.gateway.protocol import GatewayConnection, Identify, PresenceUpdate, Resume, State
@@ -47,6 +48,7 @@ class Session(asyncio.Protocol):
         "_loop",
         "conn",
         "counted",
+        "direct",
         "held",
         "session_id",
         "status",
@@ -74,6 +76,9 @@ class Session(asyncio.Protocol):
         #: While READY or a replay is built: live frames wait here (None when not holding).
         self.held: list[bytes] | None = None
         self._dirty = False
+        #: The transport, while a broadcast frame may be written to it straight away (READY,
+        #: nothing held or queued): what an Audience writes through (see audience.py).
+        self.direct: asyncio.Transport | None = None
         #: The deadline slot this session is filed in (see ``miaou.gateway.deadlines``).
         self._armed: int | None = None
 
@@ -105,6 +110,7 @@ class Session(asyncio.Protocol):
         if self._connections is not None:
             self._connections.discard(self)
         self.transport = None
+        self._direct_is(None)
         self.gateway.ended(self)
 
     # -- uvicorn's shutdown hook -----------------------------------------------------------
@@ -116,6 +122,11 @@ class Session(asyncio.Protocol):
     @property
     def open(self) -> bool:
         return self.transport is not None and self.conn.state is not State.CLOSED
+
+    def hold(self) -> None:
+        """Keep live frames in :attr:`held` (READY or a replay is being built)."""
+        self.held = []
+        self._direct_is(None)
 
     def push(self, frame: bytes) -> bool:
         """Queue a broadcast frame; True when the session needs the hub's next write pass
@@ -144,7 +155,9 @@ class Session(asyncio.Protocol):
             return
         transport.write(data)
         if transport.get_write_buffer_size() > self.gateway.send_buffer_bytes:
-            self._cut_off(transport)
+            self.cut_off(transport)
+        elif self.direct is None:
+            self._direct_is(transport)
 
     def write_pushed(self) -> None:
         """The hub's write pass: what is queued in one write, and the send-buffer bound.
@@ -161,7 +174,9 @@ class Session(asyncio.Protocol):
         if data:
             transport.write(data[0] if len(data) == 1 else b"".join(data))
             if transport.get_write_buffer_size() > self.gateway.send_buffer_bytes:
-                self._cut_off(transport)
+                self.cut_off(transport)
+                return
+        self._direct_is(transport if self.held is None and self.conn.takes_frames_now else None)
 
     def flush(self) -> None:
         """Write what is queued, then close or file the deadline as the protocol says: after
@@ -175,9 +190,15 @@ class Session(asyncio.Protocol):
             return
         self._arm()
 
-    def _cut_off(self, transport: asyncio.Transport) -> None:
+    def _direct_is(self, transport: asyncio.Transport | None) -> None:
+        if (transport is None) != (self.direct is None):
+            Audience.epoch += 1  # audiences split their sessions again on their next write
+        self.direct = transport
+
+    def cut_off(self, transport: asyncio.Transport) -> None:
         """A slow consumer: queue nothing more; the close frame goes behind what is buffered
         and the deadline drops the socket if the client does not read it in time."""
+        self._direct_is(None)
         self.gateway.slow_consumers += 1
         self.conn.close(CloseCode.SLOW_CONSUMER, loop_ms(self._loop))
         for extra in self.conn.data_to_send():
