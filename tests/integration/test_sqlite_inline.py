@@ -107,3 +107,31 @@ async def test_writers_of_one_process_queue_instead_of_blocking(db: Database) ->
     assert time.monotonic() - started < 5
     async with db.read() as conn:
         assert (await conn.execute(text("SELECT n FROM counter"))).scalar_one() == 10
+
+
+async def test_writers_share_one_connection_and_a_failed_transaction_leaves_nothing(
+    db: Database,
+) -> None:
+    pool = db.engine.sync_engine.pool
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE t (n INTEGER NOT NULL)"))
+    assert pool.checkedout() == 1  # not back in the pool: kept for the next writer
+    async with db.write() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+    async with db.read():
+        assert pool.checkedout() == 2  # a reader takes another
+
+    with pytest.raises(RuntimeError):
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+            raise RuntimeError("refused half-way")
+    with pytest.raises(asyncio.CancelledError):
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (3)"))
+            raise asyncio.CancelledError
+    assert pool.checkedout() == 0  # the failed transactions' connection went back
+
+    async with db.write() as conn:  # a fresh start after each failure
+        await conn.execute(text("INSERT INTO t VALUES (4)"))
+    async with db.read() as conn:
+        assert (await conn.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all() == [1, 4]

@@ -7,13 +7,13 @@ a plain (deferred) BEGIN, write transactions ``BEGIN IMMEDIATE``, which takes th
 up front. Without that, two transactions that read and then write deadlock on the lock
 upgrade and one fails with "database is locked" whatever the busy timeout. This process's
 write transactions queue on an asyncio lock first, so an inline BEGIN IMMEDIATE never waits
-for another transaction of the same process.
+for another transaction of the same process, and share one connection, kept open between
+them (outside a transaction it holds no lock and no snapshot).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +41,8 @@ class Database:
         kwargs: dict[str, Any] = {}
         # One process's SQLite writers take turns here rather than in a blocking BEGIN.
         self._sqlite_writers: asyncio.Lock | None = None
+        #: SQLite: the connection the writers share, open from the first write on.
+        self._writer: AsyncConnection | None = None
         #: SQLite in a file: checkpoints the WAL in the background once started (a node).
         self.checkpointer: WalCheckpointer | None = None
         self.engine: AsyncEngine
@@ -92,9 +94,25 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes; committed when the block exits without error."""
-        turn = self._sqlite_writers or contextlib.nullcontext()
-        async with _translated(), turn, self._write_engine.connect() as conn, conn.begin():
-            yield conn
+        if self._sqlite_writers is None:
+            async with _translated(), self._write_engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with _translated(), self._sqlite_writers:
+            # SQLite's writers take turns, so one connection serves them all, kept open
+            # between transactions: a pool checkout and return per transaction was most of
+            # an empty one's cost (36 us warm, against 14 us for its BEGIN and COMMIT).
+            if self._writer is None:
+                self._writer = await self._write_engine.connect()
+            conn = self._writer
+            try:
+                async with conn.begin():
+                    yield conn
+            except BaseException:
+                # Whatever state a failed transaction left, the next one starts afresh.
+                self._writer = None
+                await conn.close()
+                raise
 
     async def ping(self) -> None:
         async with self.read() as conn:
@@ -103,6 +121,9 @@ class Database:
     async def close(self) -> None:
         if self.checkpointer is not None:
             await self.checkpointer.stop()
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.close()
         await self.engine.dispose()
 
 
