@@ -10,8 +10,9 @@ A :class:`Session` is the asyncio Protocol itself (one object per connection kee
 cost low): it feeds bytes to the sans-I/O :class:`GatewayConnection`, writes what it
 returns, files its deadline with the gateway's :class:`Deadlines`, and runs IDENTIFY /
 RESUME through :mod:`miaou.gateway.sessions`. Broadcast frames reach it from the hub once per
-loop pass: alone, with :meth:`write_now`; several, queued with :meth:`push` and written
-together by :meth:`write_pushed`, one write per connection.
+loop pass: alone, with :meth:`write_now`, or straight to :attr:`direct` (its transport, while
+it is READY with nothing held or queued: :mod:`miaou.gateway.audience`); several, queued with
+:meth:`push` and written together by :meth:`write_pushed`, one write per connection.
 """
 
 from __future__ import annotations
