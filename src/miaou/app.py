@@ -39,6 +39,7 @@ from miaou.chat import (
 from miaou.chat.channels import ChannelService
 from miaou.chat.dms import DMService
 from miaou.chat.emojis import EmojiService
+from miaou.chat.fast_sends import FastSends
 from miaou.chat.guild_invites import GuildInviteService
 from miaou.chat.guilds import GuildService
 from miaou.chat.members import MemberService
@@ -145,8 +146,9 @@ class Node:
         )
         self.metrics.gateway.source = self.gateway.stats
         self.litestar = self._build_litestar()
+        self.fast_sends = FastSends(self.litestar, self)
         self.asgi: ASGIApp = FastSegments(
-            ObservabilityMiddleware(self.litestar, metrics=self.metrics), self
+            ObservabilityMiddleware(self.fast_sends, metrics=self.metrics), self
         )
 
     def _build_litestar(self) -> Litestar:

@@ -327,7 +327,7 @@ class RedisBus:
 
     async def _discard(self, pubsub: PubSub) -> None:
         with contextlib.suppress(*_TRANSPORT_ERRORS):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # redis-py < 8.2
 
     async def _listen(self, pubsub: PubSub) -> None:
         """The listener task: consume, and on a lost connection re-subscribe; forever."""

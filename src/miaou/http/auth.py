@@ -25,7 +25,12 @@ def node_of(request: Request[Any, Any, Any]) -> Node:
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return bearer_token_of(request.headers.get("authorization", ""))
+
+
+def bearer_token_of(authorization: str) -> str:
+    """The token of an ``Authorization`` header's value, or :class:`Unauthorized`."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send 'Authorization: Bearer <token>'.", code="missing_token")
     return token.strip()

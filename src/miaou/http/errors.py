@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
@@ -29,6 +30,7 @@ from miaou.errors import (
     PayloadTooLarge,
     RateLimited,
 )
+from miaou.types import Send
 
 log = structlog.get_logger("miaou.http")
 
@@ -46,10 +48,31 @@ _STATUS_CODES = {
 _AT_KEY = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
+def error_body(error: MiaouError) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """An error's JSON body and headers as raw ASGI parts, for the layers in front of the
+    framework (rate limits, the fast send path): the same bytes :func:`error_response`
+    makes Litestar send."""
+    body = msgspec.json.encode(error.to_dict())
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if isinstance(error, RateLimited):
+        headers.append((b"retry-after", _retry_after(error).encode()))
+    return body, headers
+
+
+async def send_error(error: MiaouError, send: Send) -> None:
+    body, headers = error_body(error)
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _retry_after(error: RateLimited) -> str:
+    return str(max(1, math.ceil(error.retry_after)))
+
+
 def error_response(error: MiaouError, headers: dict[str, str] | None = None) -> Response[Any]:
     headers = dict(headers or {})
     if isinstance(error, RateLimited):
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        headers["Retry-After"] = _retry_after(error)
     return Response(
         content=error.to_dict(),
         status_code=error.status,
@@ -98,15 +121,16 @@ def _to_miaou(exc: Exception) -> MiaouError:
     return MiaouError()
 
 
-def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def translate(exc: Exception, route: str | None) -> MiaouError:
+    """What a client is told of ``exc``; a failure of ours (5xx) is logged with its trace."""
     error = _to_miaou(exc)
     if error.status >= 500:
-        log.error(
-            "unhandled_error",
-            route=request.scope.get("path_template"),
-            error=type(exc).__name__,
-            exc_info=exc,
-        )
+        log.error("unhandled_error", route=route, error=type(exc).__name__, exc_info=exc)
+    return error
+
+
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    error = translate(exc, request.scope.get("path_template"))
     headers = exc.headers if isinstance(exc, HTTPException) and exc.headers else None
     return error_response(error, headers)
 

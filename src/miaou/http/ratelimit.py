@@ -12,13 +12,11 @@ node of a cluster counts the same requests.
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-import msgspec
 
 from miaou.config import Settings
 from miaou.errors import RateLimited
+from miaou.http.errors import send_error
 from miaou.ratelimit import Limit, MemoryStore, Policy, RateLimiter, RedisStore, Verdict
 from miaou.ratelimit.store import RateLimitStore
 from miaou.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,8 +56,9 @@ class RateLimits:
     async def check_ip(self, scope: Scope, group: str) -> None:
         await self._check(scope, group, ip=client_ip(scope, self.settings.trust_proxy))
 
-    async def check_user(self, scope: Scope, user_id: int) -> None:
-        group = _group_of(scope)
+    async def check_user(self, scope: Scope, user_id: int, group: str | None = None) -> None:
+        """The per-user check; ``group`` defaults to the matched route's."""
+        group = group or _group_of(scope)
         if group is not None:
             await self._check(scope, group, user_id=user_id)
 
@@ -106,43 +105,40 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         limits: RateLimits = scope["app"].state.node.rate_limits
-        state = scope.setdefault("state", {})
-        state["client_ip"] = client_ip(scope, limits.settings.trust_proxy)
-
-        async def send_with_headers(message: Message) -> None:
-            verdict: Verdict | None = state.get(_STATE_KEY)
-            if message["type"] == "http.response.start" and verdict is not None:
-                extra = [
-                    (k.lower().encode(), v.encode())
-                    for k, v in verdict.headers().items()
-                    if k != "Retry-After" or not _has(message, b"retry-after")
-                ]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        group = _group_of(scope)
-        if group is not None:
-            try:
-                await limits.check_ip(scope, group)
-            except RateLimited as exc:
-                await _send_error(exc, send_with_headers)
-                return
-        await app(scope, receive, send_with_headers)
+        send_limited = await guard(limits, scope, _group_of(scope), send)
+        if send_limited is not None:
+            await app(scope, receive, send_limited)
 
     return middleware
 
 
-async def _send_error(error: RateLimited, send: Send) -> None:
-    # Answered here rather than raised: Litestar's exception handling sits outside this
-    # middleware and would bypass the header-adding ``send``.
-    body = msgspec.json.encode(error.to_dict())
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()),
-    ]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def guard(limits: RateLimits, scope: Scope, group: str | None, send: Send) -> Send | None:
+    """A request's per-IP check for its route ``group`` (None: exempt). Returns the ``send``
+    that adds the ``X-RateLimit-*`` headers of the buckets checked for this request (this
+    one and the per-user one, later), or None when it answered 429 itself."""
+    state = scope.setdefault("state", {})
+    state["client_ip"] = client_ip(scope, limits.settings.trust_proxy)
+
+    async def send_with_headers(message: Message) -> None:
+        verdict: Verdict | None = state.get(_STATE_KEY)
+        if message["type"] == "http.response.start" and verdict is not None:
+            extra = [
+                (k.lower().encode(), v.encode())
+                for k, v in verdict.headers().items()
+                if k != "Retry-After" or not _has(message, b"retry-after")
+            ]
+            message["headers"] = [*message.get("headers", []), *extra]
+        await send(message)
+
+    if group is not None:
+        try:
+            await limits.check_ip(scope, group)
+        except RateLimited as exc:
+            # Answered here rather than raised: Litestar's exception handling sits outside
+            # this middleware and would bypass the header-adding ``send``.
+            await send_error(exc, send_with_headers)
+            return None
+    return send_with_headers
 
 
 def _has(message: Message, name: bytes) -> bool:
