@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,7 @@ import structlog.testing
 from chat_fixtures import GuildFixture, Person, add_channel, create_guild, join, person
 
 from miaou.chat.fast_sends import ROUTE
+from miaou.ratelimit import RateLimiter, RedisStore
 from miaou.server import RunningNode
 
 # Differ from answer to answer whatever serves them; X-RateLimit-* values are compared on
@@ -188,6 +190,30 @@ async def test_a_failure_of_ours_is_a_500_in_the_api_shape_and_logged(
     failures = [e for e in logs if e["event"] == "unhandled_error"]
     assert [(e["route"], e["error"]) for e in failures] == [(ROUTE, "RuntimeError")] * 2
     assert "the disk is on fire" not in fast[1]["message"]
+
+
+async def test_a_rate_limit_store_that_is_down_is_a_503_both_ways(
+    node: RunningNode, http: httpx.AsyncClient, owner: Person, guild: GuildFixture
+) -> None:
+    limits = node.node.rate_limits
+    dead = RedisStore.from_url(f"redis://127.0.0.1:{closed_port()}/0", max_attempts=1)
+    limits.limiter = RateLimiter(dead, limits.limiter._policies)
+    try:
+        answers = [await Poster(http, chunked)(owner, guild.channel, {"content": "hi"})
+                   for chunked in (False, True)]  # fmt: skip
+    finally:
+        await dead.close()
+    fast, full = answers
+    assert fast[0] == full[0] == 503
+    assert fast[1] == full[1] and fast[1]["code"] == "unavailable"
+    assert fast[2] == full[2]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def test_what_the_fast_path_leaves_to_the_route(

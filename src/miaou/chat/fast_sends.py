@@ -95,7 +95,11 @@ class FastSends:
 
     async def _send(self, scope: Scope, send: Send, channel: str, data: MessageCreate) -> None:
         node = self.node
-        send_limited = await guard(node.rate_limits, scope, DEFAULT_GROUP, send)
+        try:
+            send_limited = await guard(node.rate_limits, scope, DEFAULT_GROUP, send)
+        except Exception as exc:  # the limits' store is down (503), as the route says it
+            await send_error(translate(exc, ROUTE), send)
+            return
         if send_limited is None:
             return  # answered 429
         try:
