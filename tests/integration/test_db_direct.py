@@ -16,14 +16,14 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from miaou import ids
-from miaou.chat.access import _CHANNELS
+from miaou.chat.access import _CHANNELS, _STANDING
 from miaou.chat.sends import _BUMP, _INSERT_MESSAGES
-from miaou.chat.tables import channels, guilds, messages
+from miaou.chat.tables import channels, guilds, members, messages
 from miaou.db import direct
 from miaou.db.engine import Database
 from miaou.db.metadata import users
 
-pytestmark = pytest.mark.database_kinds("sqlite")
+# Both engines: SQLite through sqlite3, PostgreSQL through asyncpg (miaou.db.asyncpg_direct).
 
 
 @contextlib.contextmanager
@@ -133,13 +133,38 @@ async def test_what_a_plan_cannot_run_goes_through_sqlalchemy(db: Database) -> N
             assert (await conn.execute(plain)).scalar_one() == channel_id
             with pytest.raises(StatementError, match="A value is required"):
                 await conn.execute(_CHANNELS.one, {})  # SQLAlchemy's own error
-    assert [ran_directly for _, ran_directly in seen] == [False, False]
+    # An IN list runs directly on PostgreSQL only, as its array shape (next test).
+    assert [ran_directly for _, ran_directly in seen] == [db.dialect == "postgresql", False]
 
     # No transaction open: SQLAlchemy's autobegin decides, not the plan.
     async with db.engine.connect() as conn:
         with executed(db) as seen:
             assert (await conn.execute(*_CHANNELS.bind(ids=[channel_id]))).one().id == channel_id
     assert seen[-1][1] is False
+
+
+async def test_key_lists_give_what_the_in_lists_give(db: Database) -> None:
+    """Lists of keys and of key pairs; on PostgreSQL they run as arrays on the driver."""
+    first, second = await a_channel(db), await a_channel(db)
+    async with db.read() as conn:
+        guild_ids = [
+            (await conn.execute(*_CHANNELS.bind(ids=[c]))).one().guild_id for c in (first, second)
+        ]
+    async with db.write() as conn:
+        for guild_id in guild_ids:
+            await conn.execute(members.insert().values(guild_id=guild_id, user_id=AUTHOR,
+                                                       joined_at=1))  # fmt: skip
+    pairs = [(guild_ids[0], AUTHOR), (guild_ids[1], AUTHOR), (guild_ids[0], 999)]
+    cases = [(_CHANNELS, {"ids": [first, second, 12345]}), (_STANDING, {"pairs": pairs})]
+    for keyed, keys in cases:
+        with executed(db) as seen:
+            async with db.read() as conn:
+                fast = (await conn.execute(*keyed.bind(**keys))).all()
+                # SQLAlchemy's own run of the IN shape (options skip the direct path).
+                slow = (await conn.execute(keyed.many, keys, execution_options={})).all()
+        assert sorted(map(tuple, fast)) == sorted(map(tuple, slow))
+        assert len(fast) == 2
+        assert [directly for _, directly in seen] == [db.dialect == "postgresql", False]
 
 
 async def test_an_insert_whose_columns_change_gets_a_plan_per_shape(db: Database) -> None:

@@ -1,4 +1,5 @@
-"""Hot statements run on the SQLite driver directly, past SQLAlchemy's execution path.
+"""Hot statements run on the driver directly (sqlite3, asyncpg), past SQLAlchemy's
+execution path.
 
 SQLAlchemy's ``Connection.execute`` costs about 85 us of CPU per statement here on top of
 the driver's own work, compiled form cached or not: it builds an execution context, runs the
@@ -9,8 +10,10 @@ runs about eight such statements: most of its database time.
 
 So the statements of the hot paths are registered here (:func:`register`; every
 :class:`miaou.db.keyed.Keyed` statement's one-key shape is), and
-:class:`miaou.db.sqlite_inline.InlineConnection` runs them through a :class:`Plan` made once
-per statement (and, for an INSERT, per set of parameter names). A plan keeps what matters
+:class:`miaou.db.sqlite_inline.InlineConnection` (SQLite) and
+:class:`miaou.db.asyncpg_direct.DirectConnection` (PostgreSQL) run them through a
+:class:`Plan` made once per statement and dialect (and, for an INSERT, per set of
+parameter names). A plan keeps what matters
 of SQLAlchemy's work:
 
 - the SQL, compiled by SQLAlchemy for the connection's dialect;
@@ -20,10 +23,10 @@ of SQLAlchemy's work:
   ``miaou.db.engine`` see the same exceptions;
 - ``before_cursor_execute`` listeners are still called (tests count statements with them).
 
-A statement that needs more falls back to SQLAlchemy: expanding ``IN`` lists, Python-side
+A statement that needs more falls back to SQLAlchemy: expanding ``IN`` lists (on
+PostgreSQL a registered :func:`alternative` binds them as arrays instead), Python-side
 column defaults, RETURNING over many parameter sets, result names a named tuple cannot
-carry, or a connection outside a transaction (SQLAlchemy's autobegin). PostgreSQL keeps
-SQLAlchemy's path (its driver is reached through greenlets; a different problem).
+carry, or a connection outside a transaction (SQLAlchemy's autobegin).
 
 Registered statements are built once, at import: they live as long as the process, so the
 ``id()`` that keys them stays theirs.
@@ -44,8 +47,28 @@ from sqlalchemy.sql.dml import Insert
 S = TypeVar("S")
 
 _registered: dict[int, Any] = {}
-_plans: dict[tuple[int, tuple[str, ...] | None], Plan | None] = {}
+_plans: dict[tuple[int, tuple[str, ...] | None, str], Plan | None] = {}
 _MISSING = object()
+
+
+_alternatives: dict[tuple[int, str], tuple[Any, Callable[[Any], Any]]] = {}
+
+
+def alternative(
+    statement: Any, dialect: str, instead: Any, parameters: Callable[[Any], Any]
+) -> None:
+    """On ``dialect``, run ``instead`` (registered) with ``parameters(given)`` where
+    ``statement`` is asked for (``miaou.db.keyed``: arrays for PostgreSQL's ``IN`` lists)."""
+    _alternatives[(id(statement), dialect)] = (instead, parameters)
+
+
+def alternative_for(statement: Any, dialect: Dialect, parameters: Any) -> tuple[Any, Any]:
+    """The statement and parameters to run on ``dialect``: the alternative, or as given."""
+    found = _alternatives.get((id(statement), dialect.name))
+    if found is None or not isinstance(parameters, Mapping):
+        return statement, parameters
+    instead, convert = found
+    return instead, convert(parameters)
 
 
 def register(statement: S) -> S:
@@ -63,7 +86,8 @@ def plan_for(statement: Any, dialect: Dialect, parameters: Any) -> Plan | None:
     if isinstance(statement, Insert):
         first = parameters[0] if isinstance(parameters, list) and parameters else parameters
         names = tuple(first) if isinstance(first, Mapping) else ()
-    key = (key_id, names)
+    # Per dialect too: a process may hold engines of both kinds (tests do).
+    key = (key_id, names, dialect.name)
     try:
         return _plans[key]
     except KeyError:
@@ -123,23 +147,13 @@ class Plan:
         return cls(compiled.string, binds, static, row, row_procs)
 
     def run(self, conn: Connection, parameters: Any) -> DirectResult | None:
-        """Execute on ``conn``'s driver connection; None when SQLAlchemy must (a value it
-        would report missing, or parameter sets of unequal shape)."""
-        many = isinstance(parameters, list)
-        if many and self.row is not None:
+        """Execute on ``conn``'s ``sqlite3`` connection; None when SQLAlchemy must (a value
+        it would report missing, or parameter sets of unequal shape)."""
+        prepared = self._prepare(conn, parameters)
+        if prepared is None:
             return None
-        sets = parameters if many else [parameters or {}]
-        if not all(isinstance(one, Mapping) for one in sets):
-            return None
-        try:
-            args = [self._args(one) for one in sets]
-        except KeyError:
-            return None
+        many, args = prepared
         driver: Any = conn.connection.driver_connection
-        dispatch = conn.dispatch.before_cursor_execute
-        if dispatch:
-            for listener in dispatch:
-                listener(conn, None, self.sql, args if many else args[0], None, many)
         try:
             cursor = (
                 driver.executemany(self.sql, args) if many else driver.execute(self.sql, args[0])
@@ -150,6 +164,54 @@ class Plan:
                 self.sql, args, error, sqlite3.Error, dialect=conn.dialect
             ) from error
         return DirectResult(self._rows(raw), cursor.rowcount)
+
+    async def run_asyncpg(self, conn: Connection, parameters: Any) -> DirectResult | None:
+        """Execute on ``conn``'s asyncpg connection, in the transaction SQLAlchemy's adapter
+        keeps (begun here if no statement has begun it yet, as the adapter does); None as
+        for :meth:`run`."""
+        prepared = self._prepare(conn, parameters)
+        if prepared is None:
+            return None
+        many, args = prepared
+        adapter: Any = conn.connection.dbapi_connection
+        driver = adapter._connection
+        rowcount = -1
+        try:
+            async with adapter._execute_mutex:
+                if adapter._transaction is None:
+                    await adapter._start_transaction()
+                if many and len(args) > 1:  # one set runs as one, as SQLAlchemy does
+                    await driver.executemany(self.sql, args)
+                    raw: Sequence[Any] = ()
+                elif self.row is not None:
+                    raw = await driver.fetch(self.sql, *args[0])
+                    rowcount = len(raw)
+                else:
+                    status = await driver.execute(self.sql, *args[0])
+                    raw, rowcount = (), _rowcount(status)
+        except Exception as error:
+            raise _asyncpg_error(adapter, conn, self.sql, args, error) from error
+        return DirectResult(self._rows(raw), rowcount)
+
+    def _prepare(
+        self, conn: Connection, parameters: Any
+    ) -> tuple[bool, list[tuple[Any, ...]]] | None:
+        """(many, one argument tuple per parameter set), the listeners told; or None."""
+        many = isinstance(parameters, list)
+        if many and self.row is not None:
+            return None
+        sets = parameters if many else [parameters or {}]
+        if not all(isinstance(one, Mapping) for one in sets):
+            return None
+        try:
+            args = [self._args(one) for one in sets]
+        except KeyError:
+            return None
+        dispatch = conn.dispatch.before_cursor_execute
+        if dispatch:
+            for listener in dispatch:
+                listener(conn, None, self.sql, args if many else args[0], None, many)
+        return many, args
 
     def _args(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -172,6 +234,27 @@ class Plan:
             row._make(v if p is None or v is None else p(v) for p, v in zip(procs, r, strict=True))  # type: ignore[attr-defined]
             for r in raw
         ]
+
+
+def _rowcount(status: str) -> int:
+    """Rows a command touched, from asyncpg's status ("UPDATE 3", "INSERT 0 1")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else -1
+
+
+def _asyncpg_error(
+    adapter: Any, conn: Connection, sql: str, args: Any, error: Exception
+) -> BaseException:
+    """An asyncpg error as SQLAlchemy would raise it: its adapter's DB-API error (an
+    ``IntegrityError`` for a unique violation, ...) wrapped in ``DBAPIError``."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        adapter._handle_exception(error)  # raises the adapter's translation
+    except dbapi_error as translated:
+        return exc.DBAPIError.instance(sql, args, translated, dbapi_error, dialect=conn.dialect)
+    except Exception as other:  # not a driver error: as it came
+        return other
+    return error
 
 
 def _plain_name(name: str) -> bool:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from miaou.db import sqlite_inline
+from miaou.db.asyncpg_direct import DirectEngine
 from miaou.db.prompt_close import PromptEngine
 from miaou.db.wal_checkpoint import WalCheckpointer
 from miaou.errors import Unavailable
@@ -60,7 +61,10 @@ class Database:
             # No pre-ping: it doubles the round trips of every checkout. A connection found
             # dead fails its request with Unavailable and is replaced by the pool.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
-            self.engine = PromptEngine(create_async_engine(url, **kwargs).sync_engine)
+            sync = create_async_engine(url, **kwargs).sync_engine
+            # The hot statements straight on asyncpg (miaou.db.asyncpg_direct).
+            engine_cls = DirectEngine if sync.dialect.driver == "asyncpg" else PromptEngine
+            self.engine = engine_cls(sync)
         # The same pool, its connections marked for writing from the start: setting the
         # option per transaction cost a round of SQLAlchemy's machinery on every write.
         self._write_engine = self.engine.execution_options(**{_WRITE: True})

@@ -10,7 +10,11 @@ of CPU built per call (116 with an IN list) and 31 us built once, on SQLite inli
 A list of keys is bound as an expanding ``IN``, which SQLAlchemy re-renders for the list's
 length at each execution. For the usual single key (one sender, one channel) a second
 shape of the same statement compares with ``=`` instead and is cheaper:
-:class:`Keyed` holds both and :meth:`Keyed.bind` picks.
+:class:`Keyed` holds both and :meth:`Keyed.bind` picks. On PostgreSQL through asyncpg a
+third shape takes the ``IN`` one's place: each list bound as one array (``= ANY($1)``, and
+``IN (SELECT * FROM unnest($1, $2))`` for tuples), one SQL text whatever the length, so
+that it runs on the driver directly (:mod:`miaou.db.asyncpg_direct`) and its prepared
+statement is reused.
 
     CHANNELS = Keyed(lambda key: select(channels).where(key("ids", channels.c.id)))
     rows = await conn.execute(*CHANNELS.bind(ids=[7]))
@@ -21,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import and_, bindparam, tuple_
+from sqlalchemy import and_, any_, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from miaou.db import direct
@@ -44,6 +49,32 @@ def _many(name: str, *columns: Any) -> ColumnElement[bool]:
     return target.in_(bindparam(name, expanding=True))
 
 
+def _arrays(name: str, *columns: Any) -> ColumnElement[bool]:
+    if len(columns) == 1:
+        column = columns[0]
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    parts = [bindparam(f"{name}_{i}", type_=ARRAY(c.type)) for i, c in enumerate(columns)]
+    keys = (
+        func.unnest(*parts)
+        .table_valued(*(f"k{i}" for i in range(len(columns))))
+        .render_derived(name="keys")
+    )
+    return tuple_(*columns).in_(select(*keys.c))
+
+
+def _as_arrays(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``many``'s parameters for the array shape: a list of tuples becomes one list per
+    position."""
+    out: dict[str, Any] = {}
+    for name, values in parameters.items():
+        if values and isinstance(values[0], tuple):
+            for i, column in enumerate(zip(*values, strict=True)):
+                out[f"{name}_{i}"] = list(column)
+        else:
+            out[name] = values
+    return out
+
+
 class Keyed(Generic[S]):
     """A statement in two shapes: every key list of one value (``=``), or any (``IN``).
 
@@ -56,6 +87,7 @@ class Keyed(Generic[S]):
         # the list's length).
         self.one = direct.register(build(_one))
         self.many = build(_many)
+        direct.alternative(self.many, "postgresql", direct.register(build(_arrays)), _as_arrays)
 
     def bind(self, **keys: Collection[Any]) -> tuple[S, dict[str, Any]]:
         """The shape for these key lists (none empty) and its parameters."""

@@ -1,0 +1,48 @@
+"""PostgreSQL's hot statements on asyncpg directly, past SQLAlchemy's execution path.
+
+Through SQLAlchemy's asyncpg dialect every statement starts a greenlet (11 us warm here, 72
+us after a short pause: Python 3.11 maps a fresh frame stack for each) and runs
+SQLAlchemy's execution machinery around the driver: ``SELECT 1`` cost ~185 us of CPU per
+call that way against ~60 us on asyncpg itself (uvloop, docs/benchmarks.md). A send batch
+is ten statements, so on PostgreSQL a transaction's fixed cost was most of a small batch's.
+
+:class:`DirectConnection` runs the statements registered in :mod:`miaou.db.direct` (the
+hot paths' statements, built once) through the same :class:`~miaou.db.direct.Plan` as on
+SQLite: SQL compiled by SQLAlchemy for this dialect, its bind and result processors, its
+listeners, its errors (asyncpg's, translated by SQLAlchemy's adapter and wrapped as
+``DBAPIError``). It uses the adapter's own transaction: BEGIN is sent by the first
+statement of a transaction, whichever path runs it, and COMMIT / ROLLBACK stay
+SQLAlchemy's. A :class:`~miaou.db.keyed.Keyed` statement's ``IN`` list runs as its array
+shape here (one SQL text for any length). Anything a plan cannot run goes through
+SQLAlchemy as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miaou.db import direct
+from miaou.db.prompt_close import PromptConnection, PromptEngine
+
+
+class DirectConnection(PromptConnection):
+    async def execute(
+        self,
+        statement: Any,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> Any:
+        sync = self._proxied
+        if execution_options is None and sync.in_transaction():
+            chosen, values = direct.alternative_for(statement, sync.dialect, parameters)
+            plan = direct.plan_for(chosen, sync.dialect, values)
+            if plan is not None:
+                result = await plan.run_asyncpg(sync, values)
+                if result is not None:
+                    return result
+        return await super().execute(statement, parameters, execution_options=execution_options)
+
+
+class DirectEngine(PromptEngine):
+    _connection_cls = DirectConnection
