@@ -34,13 +34,11 @@ class DirectConnection(PromptConnection):
         execution_options: Any = None,
     ) -> Any:
         sync = self._proxied
-        if execution_options is None and sync.in_transaction():
-            chosen, values = direct.alternative_for(statement, sync.dialect, parameters)
-            plan = direct.plan_for(chosen, sync.dialect, values)
-            if plan is not None:
-                result = await plan.run_asyncpg(sync, values)
-                if result is not None:
-                    return result
+        found = direct.planned(sync, statement, parameters, execution_options)
+        if found is not None:
+            result = await found[0].run_asyncpg(sync, found[1])
+            if result is not None:
+                return result
         return await super().execute(statement, parameters, execution_options=execution_options)
 
 

@@ -71,6 +71,18 @@ def alternative_for(statement: Any, dialect: Dialect, parameters: Any) -> tuple[
     return instead, convert(parameters)
 
 
+def planned(
+    conn: Connection, statement: Any, parameters: Any, execution_options: Any
+) -> tuple[Plan, Any] | None:
+    """A plan to run ``statement`` directly in ``conn``'s open transaction, and the
+    parameters to run it with; None where SQLAlchemy runs it."""
+    if execution_options is not None or not conn.in_transaction():
+        return None
+    chosen, values = alternative_for(statement, conn.dialect, parameters)
+    plan = plan_for(chosen, conn.dialect, values)
+    return None if plan is None else (plan, values)
+
+
 def register(statement: S) -> S:
     """Mark a statement built once as one to run directly where the engine allows."""
     _registered[id(statement)] = statement

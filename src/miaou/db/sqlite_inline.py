@@ -115,12 +115,11 @@ class InlineConnection(PromptConnection):
                 self._proxied.execute, statement, parameters, execution_options=options
             )
         sync = self._proxied
-        if execution_options is None and sync.in_transaction():
-            plan = direct.plan_for(statement, sync.dialect, parameters)
-            if plan is not None:
-                result = plan.run(sync, parameters)
-                if result is not None:
-                    return result
+        found = direct.planned(sync, statement, parameters, execution_options)
+        if found is not None:
+            result = found[0].run(sync, found[1])
+            if result is not None:
+                return result
         return sync.execute(statement, parameters, execution_options=execution_options)
 
     async def get_raw_connection(self) -> Any:
