@@ -15,6 +15,11 @@ statement of a transaction, whichever path runs it, and COMMIT / ROLLBACK stay
 SQLAlchemy's. A :class:`~miaou.db.keyed.Keyed` statement's ``IN`` list runs as its array
 shape here (one SQL text for any length). Anything a plan cannot run goes through
 SQLAlchemy as before.
+
+This leans on private members of SQLAlchemy's asyncpg adapter (``_connection``,
+``_transaction``, ``_start_transaction``, ``_execute_mutex``, ``_handle_exception``), as
+its own cursor does: pyproject pins SQLAlchemy to 2.1.x, and tests/integration/
+test_db_direct.py runs on PostgreSQL to catch a change.
 """
 
 from __future__ import annotations
