@@ -57,10 +57,11 @@ class FastSends:
         self.answered = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        channel = self._channel(scope)
-        if channel is None:
+        taken = self._taken(scope)
+        if taken is None:
             await self.app(scope, receive, send)
             return
+        channel, authorization = taken
         body = await _body(receive)
         if body is None:
             return  # the client went away before its body arrived: nobody to answer
@@ -70,19 +71,22 @@ class FastSends:
             await self.app(scope, _replay(body, receive), send)
             return
         scope["path_template"] = ROUTE
-        await self._send(scope, send, channel, data)
+        await self._send(scope, send, channel, authorization, data)
 
-    def _channel(self, scope: Scope) -> str | None:
-        """The channel path segment of a send this path takes, or None."""
+    def _taken(self, scope: Scope) -> tuple[str, str] | None:
+        """(channel path segment, Authorization header) of a send this path takes, or
+        None."""
         if scope["type"] != "http" or scope["method"] != "POST":
             return None
         match = _PATH.fullmatch(scope["path"])
         if match is None:
             return None
-        length = None
+        length, authorization = None, b""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = value
+            elif name == b"authorization":
+                authorization = value
             elif name == b"transfer-encoding" or (
                 name == b"content-type" and value[:10].lower() == b"multipart/"
             ):
@@ -91,9 +95,11 @@ class FastSends:
             return None
         if int(length) > self.node.settings.max_body_bytes:
             return None
-        return match[1]
+        return match[1], authorization.decode("latin-1")
 
-    async def _send(self, scope: Scope, send: Send, channel: str, data: MessageCreate) -> None:
+    async def _send(
+        self, scope: Scope, send: Send, channel: str, authorization: str, data: MessageCreate
+    ) -> None:
         node = self.node
         try:
             send_limited = await guard(node.rate_limits, scope, DEFAULT_GROUP, send)
@@ -103,7 +109,7 @@ class FastSends:
         if send_limited is None:
             return  # answered 429
         try:
-            who = await node.accounts.authenticate(bearer_token_of(_authorization(scope)))
+            who = await node.accounts.authenticate(bearer_token_of(authorization))
             await node.rate_limits.check_user(scope, who.user_id, DEFAULT_GROUP)
             message = await node.messages.send(who.user_id, path_id(channel, "channel"), data)
         except Exception as exc:  # answered in the API's shape; a 5xx is logged
@@ -114,13 +120,6 @@ class FastSends:
         await send_limited({"type": "http.response.start", "status": 200, "headers": headers})
         await send_limited({"type": "http.response.body", "body": body})
         self.answered += 1
-
-
-def _authorization(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return str(value.decode("latin-1"))
-    return ""
 
 
 async def _body(receive: Receive) -> bytes | None:

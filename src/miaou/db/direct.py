@@ -38,7 +38,7 @@ import keyword
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
@@ -202,7 +202,7 @@ class Plan:
                     status = await driver.execute(self.sql, *args[0])
                     raw, rowcount = (), _rowcount(status)
         except Exception as error:
-            raise _asyncpg_error(adapter, conn, self.sql, args, error) from error
+            _raise_as_sqlalchemy(adapter, conn, self.sql, args, error)
         return DirectResult(self._rows(raw), rowcount)
 
     def _prepare(
@@ -254,19 +254,20 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else -1
 
 
-def _asyncpg_error(
+def _raise_as_sqlalchemy(
     adapter: Any, conn: Connection, sql: str, args: Any, error: Exception
-) -> BaseException:
-    """An asyncpg error as SQLAlchemy would raise it: its adapter's DB-API error (an
-    ``IntegrityError`` for a unique violation, ...) wrapped in ``DBAPIError``."""
+) -> NoReturn:
+    """Raise an asyncpg error as SQLAlchemy would: its adapter's DB-API error (an
+    ``IntegrityError`` for a unique violation, ...) wrapped in ``DBAPIError``; anything the
+    adapter does not translate propagates as it came."""
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
-        adapter._handle_exception(error)  # raises the adapter's translation
+        adapter._handle_exception(error)  # always raises: the adapter's translation
     except dbapi_error as translated:
-        return exc.DBAPIError.instance(sql, args, translated, dbapi_error, dialect=conn.dialect)
-    except Exception as other:  # not a driver error: as it came
-        return other
-    return error
+        raise exc.DBAPIError.instance(
+            sql, args, translated, dbapi_error, dialect=conn.dialect
+        ) from error
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _plain_name(name: str) -> bool:

@@ -48,19 +48,14 @@ _STATUS_CODES = {
 _AT_KEY = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
-def error_body(error: MiaouError) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """An error's JSON body and headers as raw ASGI parts, for the layers in front of the
-    framework (rate limits, the fast send path): the same bytes :func:`error_response`
-    makes Litestar send."""
+async def send_error(error: MiaouError, send: Send) -> None:
+    """Answer ``error`` on a raw ASGI ``send``, for the layers in front of the framework
+    (rate limits, the fast send path): the same bytes :func:`error_response` makes
+    Litestar send."""
     body = msgspec.json.encode(error.to_dict())
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     if isinstance(error, RateLimited):
         headers.append((b"retry-after", _retry_after(error).encode()))
-    return body, headers
-
-
-async def send_error(error: MiaouError, send: Send) -> None:
-    body, headers = error_body(error)
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
