@@ -4,9 +4,11 @@ engines, concurrent writers included; reads after a position; pruning makes a ga
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 import pytest
+import sqlalchemy
 
 from miaou.bus import Event, MemoryBus, log
 from miaou.chat.outbox import Outbox
@@ -103,6 +105,41 @@ async def test_concurrent_writers_get_distinct_gapless_positions(db: Database) -
         stored = await log.read_after(conn, "guild:1", 0, 40)
     by_position = {s.position: msgspec.json.decode(s.payload)["n"] for s in stored}
     assert by_position == {e.position: e.payload["n"] for e in seen if e.stream == "guild:1"}
+
+
+@pytest.mark.database_kinds("postgres")
+async def test_postgresql_stores_a_transactions_events_in_one_direct_statement(
+    db: Database,
+) -> None:
+    """Every head moved and every event stored in one round trip (``log._APPEND_PG``), on
+    asyncpg directly, with the positions the statement-per-stream path would give."""
+    outbox, seen = published(db)
+    async with outbox.write() as (_conn, events):
+        events.append(event("user:5", 0))
+    statements: list[tuple[str, bool]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, _p: Any, context: Any, _m: Any) -> None:
+        statements.append((statement, context is None))
+
+    sync_engine = db.engine.sync_engine
+    sqlalchemy.event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        async with outbox.write() as (_conn, events):
+            events += [event(s, n) for n, s in enumerate(["user:5", "guild:1", "user:5", "a:1"])]
+    finally:
+        sqlalchemy.event.remove(sync_engine, "before_cursor_execute", record)
+    assert len(statements) == 1 and statements[0][1], statements
+    assert [(e.stream, e.position) for e in seen[1:]] == [
+        ("user:5", 2), ("guild:1", 1), ("user:5", 3), ("a:1", 1),
+    ]  # fmt: skip
+    async with db.read() as conn:
+        assert await log.heads(conn, ["user:5", "guild:1", "a:1"]) == {
+            "user:5": 3, "guild:1": 1, "a:1": 1,
+        }  # fmt: skip
+        stored = await log.read_after(conn, "user:5", 0, 3)
+    assert [(s.position, s.type, msgspec.json.decode(s.payload)) for s in stored] == [
+        (1, "TEST", {"n": 0}), (2, "TEST", {"n": 0}), (3, "TEST", {"n": 2}),
+    ]  # fmt: skip
 
 
 async def test_pruned_positions_are_a_gap(db: Database) -> None:

@@ -13,7 +13,9 @@ updated in that transaction:
   log, which is what lets a client that missed a live event get it back (``read_after``).
 
 Heads are updated in sorted stream order, so two transactions touching the same streams
-cannot deadlock on them. Events are kept ``retention`` long (:func:`prune`); the heads stay.
+cannot deadlock on them. On PostgreSQL one statement moves the heads and stores the events
+(one round trip), unless an event follows a stream, whose head must be read first.
+Events are kept ``retention`` long (:func:`prune`); the heads stay.
 
 An event that makes its recipients follow another stream (``Event.follows``: GUILD_CREATE,
 GUILD_JOIN, a DM's CHANNEL_CREATE) gets ``"follow": {"stream", "position"}`` in its payload:
@@ -38,6 +40,7 @@ from sqlalchemy import (
     Table,
     delete,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -96,6 +99,32 @@ _ADVANCE = {
 }
 _INSERT_EVENTS = direct.register(stream_events.insert())
 
+# PostgreSQL: every head moved and every event stored by one statement, one round trip
+# (a write transaction's last, so the heads are locked the shortest time). Each event is
+# ``back`` positions before its stream's new head. The heads are inserted in the arrays'
+# (sorted) order; the events' insert reads the heads' RETURNING, so it runs after it.
+_APPEND_PG = direct.register(
+    text(
+        """
+        WITH heads AS (
+            INSERT INTO stream_heads AS h (stream, position)
+            SELECT * FROM unnest(CAST(:streams AS varchar[]), CAST(:counts AS bigint[]))
+            ON CONFLICT (stream) DO UPDATE SET position = h.position + excluded.position
+            RETURNING h.stream, h.position
+        ), stored AS (
+            INSERT INTO stream_events (stream, position, type, payload, created_at)
+            SELECT e.stream, heads.position - e.back, e.type, e.payload, :created_at
+            FROM unnest(
+                CAST(:event_streams AS varchar[]), CAST(:backs AS bigint[]),
+                CAST(:types AS varchar[]), CAST(:payloads AS bytea[])
+            ) AS e(stream, back, type, payload)
+            JOIN heads ON heads.stream = e.stream
+        )
+        SELECT stream, position FROM heads
+        """
+    ).columns(stream=String, position=BigInteger)
+)
+
 
 async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) -> list[Event]:
     """Give ``events`` their positions and store them; returns them positioned, in order.
@@ -108,6 +137,8 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
         if len(event.stream) > MAX_STREAM_NAME:
             raise ValueError(f"stream name too long: {event.stream!r}")
         by_stream[event.stream].append(index)
+    if conn.dialect.name == "postgresql" and all(e.follows is None for e in events):
+        return await _append_pg(conn, events, by_stream, now_ms)
     positioned = list(events)
     rows: list[dict[str, Any]] = []
     advance = _ADVANCE[conn.dialect.name]
@@ -139,6 +170,37 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
                 }
             )
     await conn.execute(_INSERT_EVENTS, rows)
+    return positioned
+
+
+async def _append_pg(
+    conn: AsyncConnection, events: Sequence[Event], by_stream: dict[str, list[int]], now_ms: int
+) -> list[Event]:
+    """:func:`append` in one statement (no event follows a stream: none needs a head read
+    before its payload is written)."""
+    streams = sorted(by_stream)
+    event_streams, backs, types, payloads = [], [], [], []
+    for stream in streams:
+        indexes = by_stream[stream]
+        for back, index in enumerate(reversed(indexes)):
+            event = events[index]
+            event_streams.append(stream)
+            backs.append(back)
+            types.append(event.type)
+            payloads.append(_encoder.encode(event.payload))
+    heads = await conn.execute(
+        _APPEND_PG,
+        {
+            "streams": streams, "counts": [len(by_stream[s]) for s in streams],
+            "event_streams": event_streams, "backs": backs, "types": types,
+            "payloads": payloads, "created_at": now_ms,
+        },
+    )  # fmt: skip
+    positioned = list(events)
+    for stream, head in heads.all():
+        indexes = by_stream[stream]
+        for position, index in enumerate(indexes, start=int(head) - len(indexes) + 1):
+            positioned[index] = msgspec.structs.replace(events[index], position=position)
     return positioned
 
 
