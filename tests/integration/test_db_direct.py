@@ -16,7 +16,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from miaou import ids
-from miaou.chat.access import _CHANNELS, _STANDING
+from miaou.chat.access_reads import CHANNELS, STANDING
 from miaou.chat.sends import _BUMP, _INSERT_MESSAGES
 from miaou.chat.tables import channels, guilds, members, messages
 from miaou.db import direct
@@ -73,7 +73,7 @@ async def test_a_registered_select_gives_what_sqlalchemy_gives(db: Database) -> 
     channel_id = await a_channel(db, nsfw=True, available_tags=tags)
     with executed(db) as seen:
         async with db.read() as conn:
-            fast = (await conn.execute(*_CHANNELS.bind(ids=[channel_id]))).one()
+            fast = (await conn.execute(*CHANNELS.bind(ids=[channel_id]))).one()
             slow = (await conn.execute(select(channels).where(channels.c.id == channel_id))).one()
     assert [ran_directly for _, ran_directly in seen] == [True, False]
     assert tuple(fast) == tuple(slow)
@@ -128,18 +128,18 @@ async def test_what_a_plan_cannot_run_goes_through_sqlalchemy(db: Database) -> N
     plain = select(channels.c.id).where(channels.c.id == channel_id)  # not registered
     with executed(db) as seen:
         async with db.read() as conn:
-            listed = await conn.execute(*_CHANNELS.bind(ids=[channel_id, other]))  # IN (...)
+            listed = await conn.execute(*CHANNELS.bind(ids=[channel_id, other]))  # IN (...)
             assert {r.id for r in listed} == {channel_id, other}
             assert (await conn.execute(plain)).scalar_one() == channel_id
             with pytest.raises(StatementError, match="A value is required"):
-                await conn.execute(_CHANNELS.one, {})  # SQLAlchemy's own error
+                await conn.execute(CHANNELS.one, {})  # SQLAlchemy's own error
     # An IN list runs directly on PostgreSQL only, as its array shape (next test).
     assert [ran_directly for _, ran_directly in seen] == [db.dialect == "postgresql", False]
 
     # No transaction open: SQLAlchemy's autobegin decides, not the plan.
     async with db.engine.connect() as conn:
         with executed(db) as seen:
-            assert (await conn.execute(*_CHANNELS.bind(ids=[channel_id]))).one().id == channel_id
+            assert (await conn.execute(*CHANNELS.bind(ids=[channel_id]))).one().id == channel_id
     assert seen[-1][1] is False
 
 
@@ -148,14 +148,14 @@ async def test_key_lists_give_what_the_in_lists_give(db: Database) -> None:
     first, second = await a_channel(db), await a_channel(db)
     async with db.read() as conn:
         guild_ids = [
-            (await conn.execute(*_CHANNELS.bind(ids=[c]))).one().guild_id for c in (first, second)
+            (await conn.execute(*CHANNELS.bind(ids=[c]))).one().guild_id for c in (first, second)
         ]
     async with db.write() as conn:
         for guild_id in guild_ids:
             await conn.execute(members.insert().values(guild_id=guild_id, user_id=AUTHOR,
                                                        joined_at=1))  # fmt: skip
     pairs = [(guild_ids[0], AUTHOR), (guild_ids[1], AUTHOR), (guild_ids[0], 999)]
-    cases = [(_CHANNELS, {"ids": [first, second, 12345]}), (_STANDING, {"pairs": pairs})]
+    cases = [(CHANNELS, {"ids": [first, second, 12345]}), (STANDING, {"pairs": pairs})]
     for keyed, keys in cases:
         with executed(db) as seen:
             async with db.read() as conn:

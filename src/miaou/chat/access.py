@@ -8,7 +8,7 @@ a thing but lacks the permission for an action gets 403 ``missing_permissions``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -16,22 +16,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.accounts.models import User
+from miaou.chat import access_reads
 from miaou.chat import permissions as perms
 from miaou.chat.models import THREAD_TYPES, ChannelType
 from miaou.chat.permissions import Permission
 from miaou.chat.tables import (
     bans,
-    channel_recipients,
-    channels,
-    guilds,
-    member_roles,
-    members,
-    overwrites,
-    roles,
     thread_members,
 )
-from miaou.db.keyed import Keyed
-from miaou.db.metadata import users
 from miaou.errors import Forbidden, NotFound
 
 # What each participant of a DM or group DM may do there. External emoji: any custom emoji
@@ -174,49 +166,6 @@ class ChannelAccess:
 
 Pair = tuple[int, int]
 
-# The queries of every request's permission check, built once (miaou.db.keyed says why).
-# The joined row carries both tables' columns (no names collide): it serves as both. It
-# also carries the member's public profile (:meth:`GuildAccess.profile`), which a send
-# shows as its author: one query fewer per send, for a primary-key lookup here.
-_STANDING = Keyed(
-    lambda key: (
-        select(
-            guilds,
-            members,
-            users.c.username,
-            users.c.display_name,
-            users.c.bio,
-            users.c.created_at.label("user_created_at"),
-        )
-        .join(members, members.c.guild_id == guilds.c.id)
-        .join(users, users.c.id == members.c.user_id)
-        .where(key("pairs", members.c.guild_id, members.c.user_id))
-    )
-)
-# Each role once per member of ours who holds it, or once with no holder.
-_ROLES = Keyed(
-    lambda key: (
-        select(roles, member_roles.c.user_id.label("held_by"))
-        .outerjoin(
-            member_roles,
-            (member_roles.c.role_id == roles.c.id) & key("users", member_roles.c.user_id),
-        )
-        .where(key("guilds", roles.c.guild_id))
-    )
-)
-_OVERWRITES = Keyed(lambda key: select(overwrites).where(key("ids", overwrites.c.channel_id)))
-_CHANNELS = Keyed(lambda key: select(channels).where(key("ids", channels.c.id)))
-_RECIPIENTS = Keyed(
-    lambda key: select(channel_recipients.c.channel_id, channel_recipients.c.user_id).where(
-        key("pairs", channel_recipients.c.channel_id, channel_recipients.c.user_id)
-    )
-)
-_THREAD_MEMBERS = Keyed(
-    lambda key: select(thread_members.c.channel_id, thread_members.c.user_id).where(
-        key("pairs", thread_members.c.channel_id, thread_members.c.user_id)
-    )
-)
-
 
 async def guild_access(
     conn: AsyncConnection, guild_id: int, user_id: int, now_ms: int
@@ -232,18 +181,27 @@ async def guild_accesses(
     conn: AsyncConnection, pairs: Collection[Pair], now_ms: int
 ) -> dict[Pair, GuildAccess]:
     """The standing of each (guild id, user id) that is a membership, in two queries
-    whatever the number of pairs (a batch of sends checks all its senders at once).
-    Pairs missing from the answer are not members, or the guild does not exist."""
+    whatever the number of pairs. Pairs missing from the answer are not members, or the
+    guild does not exist."""
     wanted = list(set(pairs))
     if not wanted:
         return {}
-    rows = (await conn.execute(*_STANDING.bind(pairs=wanted))).all()
+    rows = (await conn.execute(*access_reads.STANDING.bind(pairs=wanted))).all()
     if not rows:
         return {}
     guild_ids = {r.guild_id for r in rows}
     user_ids = {r.user_id for r in rows}
-    role_rows = (await conn.execute(*_ROLES.bind(guilds=guild_ids, users=user_ids))).all()
-    rows_by_guild: dict[int, dict[int, Row[Any]]] = {g: {} for g in guild_ids}
+    role_rows = (
+        await conn.execute(*access_reads.ROLES.bind(guilds=guild_ids, users=user_ids))
+    ).all()
+    return standing_of(rows, role_rows, now_ms)
+
+
+def standing_of(
+    rows: Sequence[Row[Any]], role_rows: Sequence[Row[Any]], now_ms: int
+) -> dict[Pair, GuildAccess]:
+    """Each standing row as a :class:`GuildAccess`, with its guild's roles and its own."""
+    rows_by_guild: dict[int, dict[int, Row[Any]]] = {r.guild_id: {} for r in rows}
     held: dict[Pair, set[int]] = {}
     for role in role_rows:
         rows_by_guild[role.guild_id][role.id] = role
@@ -269,13 +227,13 @@ async def overwrites_by_channel(
     """The overwrites of many channels in one query (listing a guild's channels)."""
     found: dict[int, list[Row[Any]]] = {cid: [] for cid in channel_ids}
     if channel_ids:
-        for row in await conn.execute(*_OVERWRITES.bind(ids=channel_ids)):
+        for row in await conn.execute(*access_reads.OVERWRITES.bind(ids=channel_ids)):
             found[row.channel_id].append(row)
     return found
 
 
 async def channel_overwrites(conn: AsyncConnection, channel_id: int) -> list[Row[Any]]:
-    return list((await conn.execute(*_OVERWRITES.bind(ids=[channel_id]))).all())
+    return list((await conn.execute(*access_reads.OVERWRITES.bind(ids=[channel_id]))).all())
 
 
 async def channel_access(
@@ -294,53 +252,53 @@ async def channel_accesses(
     conn: AsyncConnection, pairs: Collection[Pair], now_ms: int
 ) -> dict[Pair, ChannelAccess]:
     """Permissions of each (channel id, user id) whose user can view the channel, with a
-    fixed number of queries whatever the number of pairs. A pair missing from the answer
-    is a channel that does not exist or that its user cannot see: both are 404."""
+    fixed number of queries whatever the number of pairs (on PostgreSQL, one). A pair
+    missing from the answer is a channel that does not exist or that its user cannot see:
+    both are 404."""
     wanted = list(set(pairs))
     if not wanted:
         return {}
-    channel_rows = (await conn.execute(*_CHANNELS.bind(ids={c for c, _ in wanted}))).all()
-    by_id = {row.id: row for row in channel_rows}
+    if conn.dialect.name == "postgresql":
+        reads = await access_reads.read_in_one_trip(conn, wanted)
+    else:
+        reads = await access_reads.read_one_by_one(conn, wanted)
+    return accesses_from(reads, wanted, now_ms)
+
+
+def accesses_from(
+    reads: access_reads.AccessReads, wanted: Sequence[Pair], now_ms: int
+) -> dict[Pair, ChannelAccess]:
+    """:func:`channel_accesses`' answer from what it read."""
+    by_id = {row.id: row for row in reads.channels}
     wanted = [(c, u) for c, u in wanted if c in by_id]
     found: dict[Pair, ChannelAccess] = {}
-
-    dm_pairs = [(c, u) for c, u in wanted if by_id[c].guild_id is None]
-    if dm_pairs:
-        recipients = await conn.execute(*_RECIPIENTS.bind(pairs=dm_pairs))
-        for channel_id, user_id in recipients.all():
+    for channel_id, user_id in wanted:
+        if by_id[channel_id].guild_id is None and (channel_id, user_id) in reads.recipients:
             found[(channel_id, user_id)] = ChannelAccess(by_id[channel_id], None, DM_PERMISSIONS)
-
-    guild_pairs = [(c, u) for c, u in wanted if by_id[c].guild_id is not None]
-    standing = await guild_accesses(conn, {(by_id[c].guild_id, u) for c, u in guild_pairs}, now_ms)
-    guild_pairs = [(c, u) for c, u in guild_pairs if (by_id[c].guild_id, u) in standing]
-    # Threads take their parent channel's overwrites.
-    source = {c: by_id[c].parent_id if by_id[c].type in THREAD_TYPES else c for c, _ in guild_pairs}
-    overwrite_rows = await overwrites_by_channel(conn, list(set(source.values())))
-    computed: dict[Pair, Permission] = {}
+    standing = standing_of(reads.standing, reads.roles, now_ms)
+    guild_pairs = [
+        (c, u) for c, u in wanted
+        if by_id[c].guild_id is not None and (by_id[c].guild_id, u) in standing
+    ]  # fmt: skip
+    overwrite_rows: dict[int, list[Row[Any]]] = {}
+    for row in reads.overwrites:
+        overwrite_rows.setdefault(row.channel_id, []).append(row)
     for channel_id, user_id in guild_pairs:
-        guild = standing[(by_id[channel_id].guild_id, user_id)]
-        rows = overwrite_rows[source[channel_id]]
-        is_thread = by_id[channel_id].type in THREAD_TYPES
-        computed[(channel_id, user_id)] = (
-            guild.in_thread(rows) if is_thread else guild.in_channel(rows)
-        )
-    # A private thread is visible to its members and to those who manage threads.
-    private = [
-        pair
-        for pair, permissions in computed.items()
-        if by_id[pair[0]].type == ChannelType.PRIVATE_THREAD
-        and Permission.MANAGE_THREADS not in permissions
-    ]
-    if private:
-        joined = await conn.execute(*_THREAD_MEMBERS.bind(pairs=private))
-        inside = {(c, u) for c, u in joined.all()}
-        for pair in private:
-            if pair not in inside:
-                computed[pair] = Permission(0)
-    for (channel_id, user_id), permissions in computed.items():
+        channel = by_id[channel_id]
+        guild = standing[(channel.guild_id, user_id)]
+        # Threads take their parent channel's overwrites.
+        rows = overwrite_rows.get(access_reads.source_of(channel), [])
+        is_thread = channel.type in THREAD_TYPES
+        permissions = guild.in_thread(rows) if is_thread else guild.in_channel(rows)
+        # A private thread is visible to its members and to those who manage threads.
+        if (
+            channel.type == ChannelType.PRIVATE_THREAD
+            and Permission.MANAGE_THREADS not in permissions
+            and (channel_id, user_id) not in reads.thread_members
+        ):
+            continue
         if Permission.VIEW_CHANNEL in permissions:
-            guild = standing[(by_id[channel_id].guild_id, user_id)]
-            found[(channel_id, user_id)] = ChannelAccess(by_id[channel_id], guild, permissions)
+            found[(channel_id, user_id)] = ChannelAccess(channel, guild, permissions)
     return found
 
 

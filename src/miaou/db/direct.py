@@ -153,7 +153,7 @@ class Plan:
             keys = [c.keyname for c in columns]
             if len(set(keys)) != len(keys) or not all(_plain_name(k) for k in keys):
                 return None
-            row = _row_class(tuple(keys))
+            row = row_class(tuple(keys))
             found = [c.type._cached_result_processor(dialect, None) for c in columns]
             row_procs = found if any(found) else None
         return cls(compiled.string, binds, static, row, row_procs)
@@ -274,7 +274,7 @@ def _plain_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
 
 
-def _row_class(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
+def row_class(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
     base = namedtuple("Row", keys)  # type: ignore[misc]
 
     class Row(base):
