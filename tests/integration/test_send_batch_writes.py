@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from chat_fixtures import add_channel, create_dm, person
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from miaou.chat import sends
 from miaou.chat.message_models import Message, MessageCreate
@@ -79,4 +80,42 @@ async def test_a_claim_lost_in_a_batch_answers_with_the_winner_and_keeps_the_oth
         ("a", a.id),
         ("b", first.id),
         ("c", c.id),
+    }
+
+
+@pytest.mark.database_kinds("postgres")
+async def test_a_batch_writes_in_one_statement_on_postgresql(node, guild, owner, member) -> None:
+    """Four round trips whatever the batch's size: the permission reads, the nonces' read,
+    the writes (nonce claims, messages, channel counters) and the stream log."""
+    plan = [(member, "n1"), (owner, None), (owner, "n1"), (member, None), (member, "n2")]
+    items = [
+        sends.draft(who.uid, guild.channel_id, MessageCreate(content=f"m{i}", nonce=nonce))
+        for i, (who, nonce) in enumerate(plan)
+    ]
+    statements: list[str] = []
+
+    def record(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    engine = node.node.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        outcomes = await node.node.messages._write_sends(items)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 4, statements
+    assert all(isinstance(m, Message) for m in outcomes)
+    assert [m.content for m in outcomes] == [f"m{i}" for i in range(5)]
+    async with node.node.db.read() as conn:
+        query = select(channels).where(channels.c.id == guild.channel_id)
+        (channel,) = (await conn.execute(query)).all()
+        claims = {
+            (r.author_id, r.nonce): str(r.message_id)
+            for r in await conn.execute(select(message_nonces))
+        }
+    assert (channel.message_count, channel.last_message_id) == (5, int(outcomes[-1].id))
+    assert claims == {
+        (member.uid, "n1"): outcomes[0].id,
+        (owner.uid, "n1"): outcomes[2].id,
+        (member.uid, "n2"): outcomes[4].id,
     }

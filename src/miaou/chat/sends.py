@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import BindParameter
 from miaou import ids
 from miaou.accounts.models import User
 from miaou.bus import Event
-from miaou.chat import mentions
+from miaou.chat import mentions, send_rows_pg
 from miaou.chat.access import ChannelAccess, channel_accesses, missing, unknown_channel
 from miaou.chat.attachment_rows import insert_attachments
 from miaou.chat.media import StoredFile
@@ -253,10 +253,30 @@ async def write_sends(
             mention_roles=found_mentions.roles, mention_channels=found_mentions.channels,
             has_link=item.parsed.has_link, has_attachments=bool(item.files),
         )  # fmt: skip
-    if rows:
+    bumped = False
+    if rows and conn.dialect.name == "postgresql" and not batch.stale_nonces:
+        await _write_rows_pg(batch, rows)
+        bumped = True
+    elif rows:
         await conn.execute(_INSERT_MESSAGES, list(rows.values()))
         await _claim_nonces(batch, rows)
-    return await _finish(batch, rows, events, event)
+    return await _finish(batch, rows, events, event, bumped=bumped)
+
+
+async def _write_rows_pg(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
+    """PostgreSQL: insert, claim and bump in one statement (:mod:`miaou.chat.send_rows_pg`);
+    a send whose claim was lost was not inserted and answers with the winner's message."""
+    order = list(rows)
+    claims = [
+        (batch.items[i].user_id, nonce) if (nonce := batch.items[i].nonce) is not None else None
+        for i in order
+    ]
+    inserted = await send_rows_pg.write_rows(
+        batch.conn, [rows[i] for i in order], claims, batch.now
+    )
+    lost = [i for i in order if rows[i]["id"] not in inserted]
+    if lost:
+        await _answer_lost(batch, rows, lost)
 
 
 async def _sort_nonces(batch: _Batch) -> None:
@@ -390,6 +410,11 @@ async def _claim_nonces(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
     await batch.conn.execute(
         delete(messages).where(messages.c.id.in_([rows[i]["id"] for i in lost]))
     )
+    await _answer_lost(batch, rows, lost)
+
+
+async def _answer_lost(batch: _Batch, rows: dict[int, dict[str, Any]], lost: list[int]) -> None:
+    """The sends whose nonce another transaction claimed first answer with its message."""
     winners = await batch.conn.execute(
         *_NONCES.bind(pairs=[(batch.items[i].user_id, batch.items[i].nonce) for i in lost])
     )
@@ -400,7 +425,12 @@ async def _claim_nonces(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
 
 
 async def _finish(
-    batch: _Batch, rows: dict[int, dict[str, Any]], events: list[Event], event: EventFactory
+    batch: _Batch,
+    rows: dict[int, dict[str, Any]],
+    events: list[Event],
+    event: EventFactory,
+    *,
+    bumped: bool,
 ) -> list[Outcome]:
     conn, now = batch.conn, batch.now
     attached: dict[int, list[Attachment]] = {}
@@ -411,7 +441,8 @@ async def _finish(
                 conn, item.files, message_id=row["id"], channel_id=item.channel_id,
                 uploader_id=item.user_id, now=now,
             )  # fmt: skip
-    await _bump_channels(conn, rows.values())
+    if not bumped:
+        await _bump_channels(conn, rows.values())
     # Guild members' profiles came with their standing; DM authors and mentions are read.
     people: dict[int, User] = {}
     for index in rows:
