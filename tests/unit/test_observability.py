@@ -439,6 +439,23 @@ async def test_json_output_redacts_secrets_and_carries_request_id(
     assert request["level"] == "info"
 
 
+async def test_below_the_level_no_request_line_is_made_and_errors_still_are(
+    client: httpx.AsyncClient, restore_logging: None
+) -> None:
+    out = io.StringIO()
+    configure_logging("warning", json=True, stream=out)
+    await client.get("/api/v1/users/1")
+    await client.get("/no/such/page")
+    await client.get("/boom")
+    lines = [json.loads(raw) for raw in out.getvalue().splitlines()]
+    assert [(e["path"], e["level"]) for e in request_logs(lines)] == [("/boom", "error")]
+    out = io.StringIO()
+    configure_logging("info", json=True, stream=out)
+    await client.get("/api/v1/users/1")
+    lines = [json.loads(raw) for raw in out.getvalue().splitlines()]
+    assert [(e["path"], e["level"]) for e in request_logs(lines)] == [("/api/v1/users/1", "info")]
+
+
 # --- redaction ------------------------------------------------------------------------------
 
 

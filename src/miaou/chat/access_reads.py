@@ -10,7 +10,7 @@ trips in a row. A round trip costs the node ~60 us of CPU and the batch's transa
 database's answer time; a send batch waited on these four more than on its writes.
 
 :func:`read_in_one_trip` asks PostgreSQL for all of them in one statement: the reads as
-CTEs, each aggregated to a JSON array, decoded here into rows with the same attributes as
+CTEs, each aggregated to a JSON array of arrays, decoded here into rows with the same attributes as
 the separate queries' rows (every column of these tables is a number, a string, a boolean
 or JSON, which JSON carries unchanged). SQLite runs :func:`read_one_by_one`: its queries
 run inline, with no round trip to save. Both return :class:`AccessReads`, from which
@@ -196,9 +196,12 @@ def _one_trip() -> tuple[Any, list[tuple[str, Any]]]:
         ("channels", found), ("standing", standing), ("roles", held),
         ("overwrites", written), ("recipients", recipients), ("thread_members", joined),
     ]  # fmt: skip
+    # Each row as a JSON array of its columns, in the order of its row class's fields.
     arrays = [
         select(
-            func.coalesce(cast(func.json_agg(cte.table_valued()), Text), literal_column("'[]'"))
+            func.coalesce(
+                cast(func.json_agg(func.json_build_array(*cte.c)), Text), literal_column("'[]'")
+            )
         ).scalar_subquery().label(name)
         for name, cte in parts
     ]  # fmt: skip
@@ -207,7 +210,7 @@ def _one_trip() -> tuple[Any, list[tuple[str, Any]]]:
 
 
 _ONE_TRIP, _SHAPES = _one_trip()
-_decode = msgspec.json.Decoder(list[dict[str, Any]])
+_decode = msgspec.json.Decoder(list[list[Any]])
 
 
 async def read_in_one_trip(conn: AsyncConnection, pairs: Sequence[Pair]) -> AccessReads:
@@ -220,8 +223,7 @@ async def read_in_one_trip(conn: AsyncConnection, pairs: Sequence[Pair]) -> Acce
     ).one()
     rows: dict[str, list[Any]] = {}
     for (name, shape), text in zip(_SHAPES, answer, strict=True):
-        keys = shape._fields
-        rows[name] = [shape._make([one[k] for k in keys]) for one in _decode.decode(text)]
+        rows[name] = [shape._make(values) for values in _decode.decode(text)]
     return AccessReads(
         rows["channels"],
         rows["standing"],

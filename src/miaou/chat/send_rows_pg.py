@@ -20,10 +20,10 @@ after the insert and may withdraw the message, so it keeps the separate statemen
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import BigInteger, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,6 +37,7 @@ _COLUMNS = (
     ("mention_roles", "json"), ("mention_channels", "json"), ("has_link", "boolean"),
     ("has_attachments", "boolean"),
 )  # fmt: skip
+_encode = msgspec.json.Encoder().encode
 _JSON = tuple(name for name, kind in _COLUMNS if kind == "json")
 _NAMES = ", ".join(name for name, _ in _COLUMNS)
 # JSON travels as text (an array's element would otherwise be read as one more dimension).
@@ -96,7 +97,7 @@ async def write_rows(
     claiming = {i: claim for i, claim in enumerate(claims) if claim is not None}
     values: dict[str, Any] = {name: [row[name] for row in rows] for name, _ in _COLUMNS}
     for name in _JSON:
-        values[name] = [json.dumps(v) for v in values[name]]
+        values[name] = [_encode(v).decode() for v in values[name]]
     values.update(
         claiming=[i in claiming for i in range(len(rows))],
         claim_authors=[author for author, _ in claiming.values()],

@@ -7,6 +7,7 @@ request, including those Litestar rejects before routing (404, 405, bad host).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import secrets
@@ -18,6 +19,8 @@ import structlog
 
 from miaou.observability.logging import get_logger
 from miaou.observability.metrics import UNMATCHED_ROUTE, Metrics
+
+LOGGER_NAME = "miaou.http"
 
 # Any-typed on purpose: Litestar, uvicorn and httpx each declare their own (TypedDict)
 # ASGI types, and this middleware must fit between all of them.
@@ -113,7 +116,8 @@ class ObservabilityMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.logger: _Logger = logger if logger is not None else get_logger("miaou.http")
+        self.logger: _Logger = logger if logger is not None else get_logger(LOGGER_NAME)
+        self._stdlib = logging.getLogger(LOGGER_NAME) if logger is None else None
         self.quiet_paths = frozenset(quiet_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -166,6 +170,17 @@ class ObservabilityMiddleware:
             self.metrics.observe_request(method, route, final_status, duration)
             self._log(request_id, method, route, path, final_status, duration, scope)
 
+    def _dropped(self, level: int) -> bool:
+        """Whether structlog would drop the line at ``level`` (its ``filter_by_level`` in
+        the chain, the level off), asked before the call: a dropped line cost ~5 % of a
+        send's CPU through structlog's proxy and processors. A capture in tests
+        (``capture_logs``) replaces the chain, and then every line is made."""
+        return (
+            self._stdlib is not None
+            and structlog.stdlib.filter_by_level in structlog.get_config()["processors"]
+            and not self._stdlib.isEnabledFor(level)
+        )
+
     def _log(
         self,
         request_id: str,
@@ -177,11 +192,13 @@ class ObservabilityMiddleware:
         scope: Scope,
     ) -> None:
         if status >= 500:
-            log = self.logger.error
+            level, log = logging.ERROR, self.logger.error
         elif path in self.quiet_paths:
-            log = self.logger.debug
+            level, log = logging.DEBUG, self.logger.debug
         else:
-            log = self.logger.info
+            level, log = logging.INFO, self.logger.info
+        if self._dropped(level):
+            return
         client = scope.get("client")
         log(
             "request",
