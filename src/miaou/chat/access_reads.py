@@ -6,15 +6,16 @@ channels, the users' standing in the channels' guilds (member, guild, profile), 
 guilds' roles with the ones each user holds, the channels' overwrites (a thread's come from
 its parent), DM recipients and private threads' members. Each read depends on an earlier
 one (the guilds come from the channels, ...), so on their own they are four to six round
-trips in a row. A round trip costs the node ~60 us of CPU and the batch's transaction the
-database's answer time; a send batch waited on these four more than on its writes.
+trips in a row. A round trip costs the node ~60 us of CPU and the transaction the
+database's answer time, waited for behind whatever the event loop is doing: a send batch's
+four reads took ~1 ms of its ~4.4 (docs/benchmarks.md, "Fewer round trips per send batch").
 
 :func:`read_in_one_trip` asks PostgreSQL for all of them in one statement: the reads as
-CTEs, each aggregated to a JSON array of arrays, decoded here into rows with the same attributes as
-the separate queries' rows (every column of these tables is a number, a string, a boolean
-or JSON, which JSON carries unchanged). SQLite runs :func:`read_one_by_one`: its queries
-run inline, with no round trip to save. Both return :class:`AccessReads`, from which
-``channel_accesses`` computes the same answer.
+CTEs, each aggregated to a JSON array of column arrays, decoded here into rows with the
+same attributes as the separate queries' rows (every column of these tables is a number, a
+string, a boolean or JSON, which JSON carries unchanged). SQLite runs
+:func:`read_one_by_one`: its queries run inline, with no round trip to save. Both return
+:class:`AccessReads`, from which ``channel_accesses`` computes the same answer.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class AccessReads:
 
 
 def _standing(where: Any) -> Select[Any]:
-    """A member's guild, membership and public profile in one row (no names collide)."""
+    """A member's guild, membership and public profile in one row (no names collide): a
+    send shows the profile as its author, with no query of its own."""
     return (
         select(
             guilds,

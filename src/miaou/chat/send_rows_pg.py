@@ -9,7 +9,9 @@ statement does all three, as data-modifying CTEs:
   holds waits for it, then loses if it committed);
 - ``inserted``: the messages, except those whose claim was lost (they are never written);
 - ``bumped``: each channel moved by what was inserted (never backwards: concurrent batches
-  may commit out of id order).
+  may commit out of id order), in channel id order as the separate bump goes (should a
+  plan not keep that order and two batches deadlock, PostgreSQL fails one, and the group
+  commit retries its sends one at a time).
 
 It returns the ids inserted; the caller answers a lost claim with the winner's message, as
 the separate statements do. A claim's row names its message, inserted by the same

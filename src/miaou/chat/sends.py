@@ -13,11 +13,13 @@ first message and creates nothing. The ``message_nonces`` primary key decides ra
 other transactions: a claim that finds the nonce taken withdraws its message and answers
 with the winner's. A nonce older than the window is taken over by the new message.
 
-Statements per batch, whatever its size, for plain messages: channels and access (4, which
-bring guild members' profiles too), nonces (2 when any item has one), one multi-row insert,
-one channel bump (one execution for all the batch's channels), the DM authors. Replies,
-mentions, files and slow mode add their own queries, per item that has them. The hot ones
-are built once, at import (:mod:`miaou.db.keyed` says why).
+Statements per batch, whatever its size, for plain messages: channels and access (4 on
+SQLite, 1 on PostgreSQL: :mod:`miaou.chat.access_reads`; they bring guild members' profiles
+too), the nonces' read when any item has one, then the writes: on SQLite one multi-row
+insert, the nonce claims, one channel bump (one execution for all the batch's channels); on
+PostgreSQL all three in one statement (:mod:`miaou.chat.send_rows_pg`); and the DM authors.
+Replies, mentions, files and slow mode add their own queries, per item that has them. The
+hot ones are built once, at import (:mod:`miaou.db.keyed` says why).
 """
 
 from __future__ import annotations
