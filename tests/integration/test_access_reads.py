@@ -141,3 +141,21 @@ async def test_one_round_trip_reads_and_decides_as_the_separate_queries(node, ma
     assert not any(channel == missing for channel, _ in seen)
     assert expected[(general, muted)][2] & P.SEND_MESSAGES == 0
     assert expected[(general, plain)][2] & P.SEND_MESSAGES
+
+
+async def test_the_nonces_asked_for_come_with_the_reads(node, make_client) -> None:
+    people, channel_ids = await _world(node, make_client)
+    owner, plain = people[0], people[2]
+    sent = await plain.client.send_message(str(channel_ids[0]), "hi", nonce="n1")
+    await owner.client.send_message(str(channel_ids[0]), "yo", nonce="n1")
+    keys = [(plain.uid, "n1"), (plain.uid, "n2"), (people[1].uid, "n1")]
+    pairs = [(channel_ids[0], plain.uid)]
+    async with node.node.db.read() as conn:
+        together = await access_reads.read_in_one_trip(conn, pairs, keys)
+        apart = (await conn.execute(*access_reads.NONCES.bind(pairs=keys))).all()
+        none_asked = await access_reads.read_in_one_trip(conn, pairs)
+    assert [tuple(r) for r in together.nonces] == [tuple(r) for r in apart]
+    assert [(r.author_id, r.nonce, str(r.message_id)) for r in together.nonces] == [
+        (plain.uid, "n1", sent.id)
+    ]
+    assert none_asked.nonces == []

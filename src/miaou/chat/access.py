@@ -258,11 +258,7 @@ async def channel_accesses(
     wanted = list(set(pairs))
     if not wanted:
         return {}
-    if conn.dialect.name == "postgresql":
-        reads = await access_reads.read_in_one_trip(conn, wanted)
-    else:
-        reads = await access_reads.read_one_by_one(conn, wanted)
-    return accesses_from(reads, wanted, now_ms)
+    return accesses_from(await access_reads.read(conn, wanted), wanted, now_ms)
 
 
 def accesses_from(

@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import (
     BigInteger,
+    String,
     Text,
     bindparam,
     case,
@@ -48,6 +49,7 @@ from miaou.chat.tables import (
     guilds,
     member_roles,
     members,
+    message_nonces,
     overwrites,
     roles,
     thread_members,
@@ -71,6 +73,9 @@ class AccessReads:
     #: asked about (other pairs may be missing: only the ones the checks need are read).
     recipients: set[Pair] = field(default_factory=set)
     thread_members: set[Pair] = field(default_factory=set)
+    #: The nonce claims of the (author, nonce) keys asked for (a batch of sends checks
+    #: them before anything else: a retried send is answered with its first message).
+    nonces: Sequence[Any] = ()
 
 
 def _standing(where: Any) -> Select[Any]:
@@ -114,6 +119,11 @@ RECIPIENTS = Keyed(
         key("pairs", channel_recipients.c.channel_id, channel_recipients.c.user_id)
     )
 )
+NONCES = Keyed(
+    lambda key: select(message_nonces).where(
+        key("pairs", message_nonces.c.author_id, message_nonces.c.nonce)
+    )
+)
 THREAD_MEMBERS = Keyed(
     lambda key: select(thread_members.c.channel_id, thread_members.c.user_id).where(
         key("pairs", thread_members.c.channel_id, thread_members.c.user_id)
@@ -124,6 +134,19 @@ THREAD_MEMBERS = Keyed(
 def source_of(channel: Any) -> int:
     """The channel whose overwrites apply: a thread's parent, or the channel itself."""
     return channel.parent_id if channel.type in THREAD_TYPES else channel.id  # type: ignore[no-any-return]
+
+
+async def read(
+    conn: AsyncConnection, pairs: Sequence[Pair], nonce_keys: Sequence[tuple[int, str]] = ()
+) -> AccessReads:
+    """What checking ``pairs`` (distinct) needs, and the claims of ``nonce_keys``: one
+    round trip on PostgreSQL, the separate queries on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return await read_in_one_trip(conn, pairs, nonce_keys)
+    reads = await read_one_by_one(conn, pairs)
+    if nonce_keys:
+        reads.nonces = (await conn.execute(*NONCES.bind(pairs=set(nonce_keys)))).all()
+    return reads
 
 
 async def read_one_by_one(conn: AsyncConnection, pairs: Sequence[Pair]) -> AccessReads:
@@ -194,9 +217,27 @@ def _one_trip() -> tuple[Any, list[tuple[str, Any]]]:
         .where(tuple_(thread_members.c.channel_id, thread_members.c.user_id).in_(pairs))
         .cte("joined")
     )
+    keys = (
+        func.unnest(
+            bindparam("nonce_authors", type_=ARRAY(BigInteger)),
+            bindparam("nonce_values", type_=ARRAY(String)),
+        )
+        .table_valued("author_id", "nonce")
+        .render_derived(name="keys")
+    )
+    claims = (
+        select(message_nonces)
+        .where(
+            tuple_(message_nonces.c.author_id, message_nonces.c.nonce).in_(
+                select(keys.c.author_id, keys.c.nonce)
+            )
+        )
+        .cte("claims")
+    )
     parts = [
         ("channels", found), ("standing", standing), ("roles", held),
         ("overwrites", written), ("recipients", recipients), ("thread_members", joined),
+        ("nonces", claims),
     ]  # fmt: skip
     # Each row as a JSON array of its columns, in the order of its row class's fields.
     arrays = [
@@ -215,14 +256,17 @@ _ONE_TRIP, _SHAPES = _one_trip()
 _decode = msgspec.json.Decoder(list[list[Any]])
 
 
-async def read_in_one_trip(conn: AsyncConnection, pairs: Sequence[Pair]) -> AccessReads:
+async def read_in_one_trip(
+    conn: AsyncConnection, pairs: Sequence[Pair], nonce_keys: Sequence[tuple[int, str]] = ()
+) -> AccessReads:
     """All the reads in one statement (PostgreSQL)."""
-    answer = (
-        await conn.execute(
-            _ONE_TRIP,
-            {"channel_ids": [c for c, _ in pairs], "user_ids": [u for _, u in pairs]},
-        )
-    ).one()
+    parameters = {
+        "channel_ids": [c for c, _ in pairs],
+        "user_ids": [u for _, u in pairs],
+        "nonce_authors": [a for a, _ in nonce_keys],
+        "nonce_values": [n for _, n in nonce_keys],
+    }
+    answer = (await conn.execute(_ONE_TRIP, parameters)).one()
     rows: dict[str, list[Any]] = {}
     for (name, shape), text in zip(_SHAPES, answer, strict=True):
         rows[name] = [shape._make(values) for values in _decode.decode(text)]
@@ -233,4 +277,5 @@ async def read_in_one_trip(conn: AsyncConnection, pairs: Sequence[Pair]) -> Acce
         rows["overwrites"],
         {(r.channel_id, r.user_id) for r in rows["recipients"]},
         {(r.channel_id, r.user_id) for r in rows["thread_members"]},
+        rows["nonces"],
     )

@@ -13,9 +13,9 @@ first message and creates nothing. The ``message_nonces`` primary key decides ra
 other transactions: a claim that finds the nonce taken withdraws its message and answers
 with the winner's. A nonce older than the window is taken over by the new message.
 
-Statements per batch, whatever its size, for plain messages: channels and access (4 on
-SQLite, 1 on PostgreSQL: :mod:`miaou.chat.access_reads`; they bring guild members' profiles
-too), the nonces' read when any item has one, then the writes: on SQLite one multi-row
+Statements per batch, whatever its size, for plain messages: channels and access, with the
+nonces already claimed (4 or 5 on SQLite, 1 on PostgreSQL: :mod:`miaou.chat.access_reads`;
+they bring guild members' profiles too), then the writes: on SQLite one multi-row
 insert, the nonce claims, one channel bump (one execution for all the batch's channels); on
 PostgreSQL all three in one statement (:mod:`miaou.chat.send_rows_pg`); and the DM authors.
 Replies, mentions, files and slow mode add their own queries, per item that has them. The
@@ -40,8 +40,8 @@ from sqlalchemy.sql.elements import BindParameter
 from miaou import ids
 from miaou.accounts.models import User
 from miaou.bus import Event
-from miaou.chat import mentions, send_rows_pg
-from miaou.chat.access import ChannelAccess, channel_accesses, missing, unknown_channel
+from miaou.chat import access_reads, mentions, send_rows_pg
+from miaou.chat.access import ChannelAccess, accesses_from, missing, unknown_channel
 from miaou.chat.attachment_rows import insert_attachments
 from miaou.chat.media import StoredFile
 from miaou.chat.message_models import (
@@ -79,11 +79,7 @@ EventFactory = Callable[[str, Row[Any], object], Event]
 
 # Every batch's statements, built once (miaou.db.keyed says why).
 _INSERT_MESSAGES = direct.register(messages.insert())
-_NONCES = Keyed(
-    lambda key: select(message_nonces).where(
-        key("pairs", message_nonces.c.author_id, message_nonces.c.nonce)
-    )
-)
+_NONCES = access_reads.NONCES
 _CLAIMS = {
     name: direct.register(
         dialect.insert(message_nonces)
@@ -229,13 +225,17 @@ async def write_sends(
 ) -> list[Outcome]:  # fmt: skip
     """Write ``items`` in the open transaction ``conn``; one outcome per item, in order."""
     batch = _Batch(conn, items, now)
-    found = await channel_accesses(conn, [(i.channel_id, i.user_id) for i in items], now)
+    pairs = list({(i.channel_id, i.user_id) for i in items})
+    nonce_keys = list({(i.user_id, i.nonce) for i in items if i.nonce is not None})
+    # With the nonces' claims: one round trip on PostgreSQL (miaou.chat.access_reads).
+    reads = await access_reads.read(conn, pairs, nonce_keys)
+    found = accesses_from(reads, pairs, now)
     for index, item in enumerate(items):
         try:
             batch.access[index] = _may_send(found.get((item.channel_id, item.user_id)), item)
         except MiaouError as exc:
             batch.refuse(index, exc)
-    await _sort_nonces(batch)
+    _sort_nonces(batch, reads.nonces)
     await _enforce_slowmode(batch)
     references = await _references(batch)
     rows: dict[int, dict[str, Any]] = {}
@@ -281,14 +281,14 @@ async def _write_rows_pg(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None
         await _answer_lost(batch, rows, lost)
 
 
-async def _sort_nonces(batch: _Batch) -> None:
-    """Answer repeated nonces with their first message; note the ones to take over."""
+def _sort_nonces(batch: _Batch, claims: Sequence[Any]) -> None:
+    """Answer repeated nonces with their first message; note the ones to take over.
+    ``claims``: the rows of the batch's nonces already claimed (read with its access)."""
     wanted = [i for i in batch.live() if batch.items[i].nonce is not None]
     if not wanted:
         return
     keys = [(batch.items[i].user_id, batch.items[i].nonce) for i in wanted]
-    rows = await batch.conn.execute(*_NONCES.bind(pairs=keys))
-    owners = {(r.author_id, r.nonce): r for r in rows.all()}
+    owners = {(r.author_id, r.nonce): r for r in claims}
     first_in_batch: dict[tuple[int, str | None], int] = {}
     for index, key in zip(wanted, keys, strict=True):
         owner = owners.get(key)
