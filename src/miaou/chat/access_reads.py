@@ -178,15 +178,17 @@ async def read_one_by_one(conn: AsyncConnection, pairs: Sequence[Pair]) -> Acces
     return reads
 
 
+def _rows_of_arrays(name: str, **columns: tuple[str, Any]) -> Any:
+    """``unnest`` of one bound array per column (column=(parameter, element type)): the
+    keys of a batch as a table, one SQL text whatever their number."""
+    arrays = [bindparam(param, type_=ARRAY(kind)) for param, kind in columns.values()]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
+
+
 def _one_trip() -> tuple[Any, list[tuple[str, Any]]]:
     """The single statement, and (name, row class) of each JSON array it returns."""
-    asked = (
-        func.unnest(
-            bindparam("channel_ids", type_=ARRAY(BigInteger)),
-            bindparam("user_ids", type_=ARRAY(BigInteger)),
-        )
-        .table_valued("channel_id", "user_id")
-        .render_derived(name="asked")
+    asked = _rows_of_arrays(
+        "asked", channel_id=("channel_ids", BigInteger), user_id=("user_ids", BigInteger)
     )
     pairs = select(asked.c.channel_id, asked.c.user_id)
     found = select(channels).where(channels.c.id.in_(select(asked.c.channel_id))).cte("found")
@@ -217,13 +219,8 @@ def _one_trip() -> tuple[Any, list[tuple[str, Any]]]:
         .where(tuple_(thread_members.c.channel_id, thread_members.c.user_id).in_(pairs))
         .cte("joined")
     )
-    keys = (
-        func.unnest(
-            bindparam("nonce_authors", type_=ARRAY(BigInteger)),
-            bindparam("nonce_values", type_=ARRAY(String)),
-        )
-        .table_valued("author_id", "nonce")
-        .render_derived(name="keys")
+    keys = _rows_of_arrays(
+        "keys", author_id=("nonce_authors", BigInteger), nonce=("nonce_values", String)
     )
     claims = (
         select(message_nonces)
