@@ -27,17 +27,22 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import BigInteger, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from miaou.chat.tables import messages
 from miaou.db import direct
 
-# (column, PostgreSQL array type) of a message row, in the order of the arrays.
-_COLUMNS = (
-    ("id", "bigint"), ("channel_id", "bigint"), ("guild_id", "bigint"),
-    ("author_id", "bigint"), ("type", "smallint"), ("content", "text"),
-    ("reference_id", "bigint"), ("mention_everyone", "boolean"), ("mentions", "json"),
-    ("mention_roles", "json"), ("mention_channels", "json"), ("has_link", "boolean"),
-    ("has_attachments", "boolean"),
+_DIALECT: Any = postgresql.dialect  # (untyped in SQLAlchemy's stubs)
+# The columns a send writes, in the order of the arrays, with their types as the table has
+# them (PostgreSQL's names).
+_COLUMNS = tuple(
+    (name, messages.c[name].type.compile(dialect=_DIALECT()).lower())
+    for name in (
+        "id", "channel_id", "guild_id", "author_id", "type", "content", "reference_id",
+        "mention_everyone", "mentions", "mention_roles", "mention_channels", "has_link",
+        "has_attachments",
+    )
 )  # fmt: skip
 _encode = msgspec.json.Encoder().encode
 _JSON = tuple(name for name, kind in _COLUMNS if kind == "json")

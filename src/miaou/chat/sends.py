@@ -255,14 +255,13 @@ async def write_sends(
             mention_roles=found_mentions.roles, mention_channels=found_mentions.channels,
             has_link=item.parsed.has_link, has_attachments=bool(item.files),
         )  # fmt: skip
-    bumped = False
     if rows and conn.dialect.name == "postgresql" and not batch.stale_nonces:
         await _write_rows_pg(batch, rows)
-        bumped = True
     elif rows:
         await conn.execute(_INSERT_MESSAGES, list(rows.values()))
         await _claim_nonces(batch, rows)
-    return await _finish(batch, rows, events, event, bumped=bumped)
+        await _bump_channels(conn, rows.values())  # the messages that stayed
+    return await _finish(batch, rows, events, event)
 
 
 async def _write_rows_pg(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
@@ -427,12 +426,7 @@ async def _answer_lost(batch: _Batch, rows: dict[int, dict[str, Any]], lost: lis
 
 
 async def _finish(
-    batch: _Batch,
-    rows: dict[int, dict[str, Any]],
-    events: list[Event],
-    event: EventFactory,
-    *,
-    bumped: bool,
+    batch: _Batch, rows: dict[int, dict[str, Any]], events: list[Event], event: EventFactory
 ) -> list[Outcome]:
     conn, now = batch.conn, batch.now
     attached: dict[int, list[Attachment]] = {}
@@ -443,8 +437,6 @@ async def _finish(
                 conn, item.files, message_id=row["id"], channel_id=item.channel_id,
                 uploader_id=item.user_id, now=now,
             )  # fmt: skip
-    if not bumped:
-        await _bump_channels(conn, rows.values())
     # Guild members' profiles came with their standing; DM authors and mentions are read.
     people: dict[int, User] = {}
     for index in rows:
