@@ -3,12 +3,17 @@ authors' views, the nonce claims (when another transaction won some of them)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 import pytest
 from chat_fixtures import add_channel, create_dm, person
 from sqlalchemy import event, select
 
+from miaou.bus import log
 from miaou.chat import sends
 from miaou.chat.message_models import Message, MessageCreate
 from miaou.chat.tables import channels, message_nonces, messages
@@ -45,7 +50,7 @@ async def test_a_batch_over_channels_and_a_dm_bumps_each_and_shows_each_author(
 
 
 async def test_a_claim_lost_in_a_batch_answers_with_the_winner_and_keeps_the_others(
-    node, guild, member, monkeypatch
+    node, guild, member, monkeypatch, recorded
 ) -> None:
     """The race itself needs two writers at once (PostgreSQL); here the winner's claim is
     written into the batch's own transaction between the nonce check and the claims, which
@@ -67,6 +72,8 @@ async def test_a_claim_lost_in_a_batch_answers_with_the_winner_and_keeps_the_oth
         sends.draft(member.uid, guild.channel_id, MessageCreate(content=text, nonce=nonce))
         for text, nonce in (("a", "a"), ("b", "b"), ("c", "c"))
     ]
+    async with node.node.db.read() as conn:
+        head = (await log.heads(conn, [f"guild:{guild.id}"]))[f"guild:{guild.id}"]
     a, b, c = await service._write_sends(items)
 
     assert isinstance(a, Message) and isinstance(b, Message) and isinstance(c, Message)
@@ -81,30 +88,71 @@ async def test_a_claim_lost_in_a_batch_answers_with_the_winner_and_keeps_the_oth
         ("b", first.id),
         ("c", c.id),
     }
+    # Only the messages written have an event, logged at the next positions.
+    created = [e for e in recorded if e.type == "MESSAGE_CREATE"][-2:]
+    assert [(e.position, e.payload.id) for e in created] == [(head + 1, a.id), (head + 2, c.id)]
+    async with node.node.db.read() as conn:
+        stored = await log.read_after(conn, f"guild:{guild.id}", head, head + 5)
+        assert (await log.heads(conn, [f"guild:{guild.id}"]))[f"guild:{guild.id}"] == head + 2
+    assert [msgspec.json.decode(s.payload)["id"] for s in stored] == [a.id, c.id]
+
+
+@contextmanager
+def round_trips(node: Any) -> Iterator[list[str]]:
+    """Every query the node's PostgreSQL connections send meanwhile, BEGIN and COMMIT too
+    (asyncpg's query loggers, on each connection checked out)."""
+    sent: list[str] = []
+    loggers: list[Any] = []
+
+    def log(record: Any) -> None:
+        sent.append(record.query)
+
+    def watch(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_conn._connection
+        driver.add_query_logger(log)
+        loggers.append(driver)
+
+    engine = node.node.db.engine.sync_engine
+    event.listen(engine, "checkout", watch)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "checkout", watch)
+        for driver in loggers:
+            driver.remove_query_logger(log)
 
 
 @pytest.mark.database_kinds("postgres")
-async def test_a_batch_writes_in_one_statement_on_postgresql(node, guild, owner, member) -> None:
-    """Three round trips whatever the batch's size: the reads (permissions and the nonces
-    already claimed), the writes (nonce claims, messages, channel counters) and the stream
-    log."""
+async def test_a_batch_is_two_round_trips_on_postgresql(
+    node, guild, owner, member, recorded
+) -> None:
+    """Whatever the batch's size: the reads (permissions and the nonces already claimed),
+    then one statement in autocommit that writes the nonce claims, the messages, the
+    channel counters and the events' stream log: no BEGIN, no COMMIT."""
+    async with node.node.db.read() as conn:
+        head = (await log.heads(conn, [f"guild:{guild.id}"]))[f"guild:{guild.id}"]
     plan = [(member, "n1"), (owner, None), (owner, "n1"), (member, None), (member, "n2")]
     items = [
         sends.draft(who.uid, guild.channel_id, MessageCreate(content=f"m{i}", nonce=nonce))
         for i, (who, nonce) in enumerate(plan)
     ]
-    statements: list[str] = []
-
-    def record(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        statements.append(statement)
-
-    engine = node.node.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    # Once before: a connection's first use of a type costs asyncpg a lookup.
+    await node.node.messages._write_sends(
+        [sends.draft(owner.uid, guild.channel_id, MessageCreate(content="warm", nonce="w"))]
+    )
+    head += 1
+    with round_trips(node) as sent:
         outcomes = await node.node.messages._write_sends(items)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert len(statements) == 3, statements
+        await asyncio.sleep(0.01)  # asyncpg calls its loggers soon after, not at once
+    assert len(sent) == 2, sent
+    assert sent[0].lstrip().startswith("WITH found AS") and "stream_events" in sent[1]
+    created = [e for e in recorded if e.type == "MESSAGE_CREATE"][1:]
+    assert [(e.stream, e.position, e.payload.id) for e in created] == [
+        (f"guild:{guild.id}", head + 1 + i, m.id) for i, m in enumerate(outcomes)
+    ]
+    async with node.node.db.read() as conn:
+        stored = await log.read_after(conn, f"guild:{guild.id}", head, head + 5)
+    assert [msgspec.json.decode(s.payload)["id"] for s in stored] == [m.id for m in outcomes]
     assert all(isinstance(m, Message) for m in outcomes)
     assert [m.content for m in outcomes] == [f"m{i}" for i in range(5)]
     async with node.node.db.read() as conn:
@@ -114,7 +162,11 @@ async def test_a_batch_writes_in_one_statement_on_postgresql(node, guild, owner,
             (r.author_id, r.nonce): str(r.message_id)
             for r in await conn.execute(select(message_nonces))
         }
-    assert (channel.message_count, channel.last_message_id) == (5, int(outcomes[-1].id))
+    assert (channel.message_count, channel.last_message_id) == (
+        6,
+        int(outcomes[-1].id),
+    )  # +1 warm-up
+    del claims[(owner.uid, "w")]  # the warm-up's
     assert claims == {
         (member.uid, "n1"): outcomes[0].id,
         (owner.uid, "n1"): outcomes[2].id,

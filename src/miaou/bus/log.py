@@ -27,7 +27,7 @@ and a client puts the position in its RESUME if no event of that stream came yet
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -99,31 +99,76 @@ _ADVANCE = {
 }
 _INSERT_EVENTS = direct.register(stream_events.insert())
 
-# PostgreSQL: every head moved and every event stored by one statement, one round trip
-# (a write transaction's last, so the heads are locked the shortest time). Each event is
-# ``back`` positions before its stream's new head. The heads are inserted in the arrays'
-# (sorted) order; the events' insert reads the heads' RETURNING, so it runs after it.
-_APPEND_PG = direct.register(
-    text(
-        """
-        WITH heads AS (
+
+def append_ctes(source: str) -> str:
+    """PostgreSQL: the CTEs that store the events of CTE ``source`` and move their streams'
+    heads, for a statement that logs what it writes (``source`` has columns ``stream``,
+    ``type``, ``payload`` and ``ord``, the events' order). Each event lands ``back``
+    positions before its stream's new head. The heads are inserted in stream order (two
+    statements lock the heads they share in the same order); the events' insert reads the
+    heads' RETURNING, so it runs after it. The statement binds ``:created_at`` and selects
+    from ``heads`` (``stream``, ``position``: each new head) for :func:`positioned`."""
+    if not source.isidentifier():  # a CTE's name, from this code only
+        raise ValueError(f"not a CTE name: {source!r}")
+    return f"""
+        logged AS (
+            SELECT stream, type, payload,
+                count(*) OVER w - row_number() OVER (w ORDER BY ord) AS back
+            FROM {source} WINDOW w AS (PARTITION BY stream)
+        ), heads AS (
             INSERT INTO stream_heads AS h (stream, position)
-            SELECT * FROM unnest(CAST(:streams AS varchar[]), CAST(:counts AS bigint[]))
+            SELECT stream, count(*) FROM logged GROUP BY stream ORDER BY stream
             ON CONFLICT (stream) DO UPDATE SET position = h.position + excluded.position
             RETURNING h.stream, h.position
         ), stored AS (
             INSERT INTO stream_events (stream, position, type, payload, created_at)
             SELECT e.stream, heads.position - e.back, e.type, e.payload, :created_at
-            FROM unnest(
-                CAST(:event_streams AS varchar[]), CAST(:backs AS bigint[]),
-                CAST(:types AS varchar[]), CAST(:payloads AS bytea[])
-            ) AS e(stream, back, type, payload)
-            JOIN heads ON heads.stream = e.stream
-        )
+            FROM logged AS e JOIN heads ON heads.stream = e.stream
+        )"""  # noqa: S608
+
+
+def event_arrays(events: Sequence[Event]) -> dict[str, list[Any]]:
+    """``events`` as the arrays a one-statement append takes (:data:`EVENT_ROWS`)."""
+    for event in events:
+        if len(event.stream) > MAX_STREAM_NAME:
+            raise ValueError(f"stream name too long: {event.stream!r}")
+    return {
+        "event_streams": [e.stream for e in events],
+        "event_types": [e.type for e in events],
+        "event_payloads": [_encoder.encode(e.payload) for e in events],
+    }
+
+
+#: The events of :func:`event_arrays` as rows, with their order (``ord``).
+EVENT_ROWS = """unnest(
+    CAST(:event_streams AS varchar[]), CAST(:event_types AS varchar[]),
+    CAST(:event_payloads AS bytea[])
+) WITH ORDINALITY AS e(stream, type, payload, ord)"""
+
+# PostgreSQL: every head moved and every event stored by one statement, one round trip (a
+# write transaction's last, so the heads are locked the shortest time).
+_APPEND_PG = direct.register(
+    text(
+        f"""
+        WITH given AS (SELECT * FROM {EVENT_ROWS}), {append_ctes("given")}
         SELECT stream, position FROM heads
-        """
+        """  # noqa: S608 (constants only)
     ).columns(stream=String, position=BigInteger)
 )
+
+
+def positioned(events: Sequence[Event], heads: Iterable[tuple[str, int]]) -> list[Event]:
+    """``events`` (all logged by one statement) with their positions, from their streams'
+    new ``heads``: a stream's events are the last positions up to its head, in order."""
+    by_stream: dict[str, list[int]] = defaultdict(list)
+    for index, event in enumerate(events):
+        by_stream[event.stream].append(index)
+    out = list(events)
+    for stream, head in heads:
+        indexes = by_stream[stream]
+        for position, index in enumerate(indexes, start=int(head) - len(indexes) + 1):
+            out[index] = msgspec.structs.replace(events[index], position=position)
+    return out
 
 
 async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) -> list[Event]:
@@ -138,7 +183,7 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
             raise ValueError(f"stream name too long: {event.stream!r}")
         by_stream[event.stream].append(index)
     if conn.dialect.name == "postgresql" and all(e.follows is None for e in events):
-        return await _append_pg(conn, events, by_stream, now_ms)
+        return await _append_pg(conn, events, now_ms)
     positioned = list(events)
     rows: list[dict[str, Any]] = []
     advance = _ADVANCE[conn.dialect.name]
@@ -173,35 +218,11 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
     return positioned
 
 
-async def _append_pg(
-    conn: AsyncConnection, events: Sequence[Event], by_stream: dict[str, list[int]], now_ms: int
-) -> list[Event]:
+async def _append_pg(conn: AsyncConnection, events: Sequence[Event], now_ms: int) -> list[Event]:
     """:func:`append` in one statement (no event follows a stream: none needs a head read
     before its payload is written)."""
-    streams = sorted(by_stream)
-    event_streams, backs, types, payloads = [], [], [], []
-    for stream in streams:
-        indexes = by_stream[stream]
-        for back, index in enumerate(reversed(indexes)):
-            event = events[index]
-            event_streams.append(stream)
-            backs.append(back)
-            types.append(event.type)
-            payloads.append(_encoder.encode(event.payload))
-    heads = await conn.execute(
-        _APPEND_PG,
-        {
-            "streams": streams, "counts": [len(by_stream[s]) for s in streams],
-            "event_streams": event_streams, "backs": backs, "types": types,
-            "payloads": payloads, "created_at": now_ms,
-        },
-    )  # fmt: skip
-    positioned = list(events)
-    for stream, head in heads.all():
-        indexes = by_stream[stream]
-        for position, index in enumerate(indexes, start=int(head) - len(indexes) + 1):
-            positioned[index] = msgspec.structs.replace(events[index], position=position)
-    return positioned
+    heads = await conn.execute(_APPEND_PG, {**event_arrays(events), "created_at": now_ms})
+    return positioned(events, heads.all())
 
 
 def _stamped(event: Event, position: int) -> Event:

@@ -106,8 +106,20 @@ class MessageService:
         return await self.sends.submit(draft(user_id, channel_id, body, files))
 
     async def _write_sends(self, items: Sequence[SendDraft]) -> list[Outcome]:
+        if not self.db.is_sqlite:
+            # Two round trips and no transaction, for the batches that need none.
+            logged: list[Event] = []
+            async with self.db.autocommit() as conn:
+                done = await write_sends(
+                    conn, logged, items, self.clock(), self._event, at_once=True
+                )
+            if done is not None:
+                await self.outbox.publish_logged(logged)
+                return done
         async with self.outbox.write() as (conn, events):
-            return await write_sends(conn, events, items, self.clock(), self._event)
+            done = await write_sends(conn, events, items, self.clock(), self._event)
+            assert done is not None
+            return done
 
     # -- edit ---------------------------------------------------------------------------
     async def edit(

@@ -44,6 +44,12 @@ class Outbox:
         if events:
             await self._publish(events)
 
+    async def publish_logged(self, events: list[Event]) -> None:
+        """Publish events that a committed statement already logged (positioned), as
+        :meth:`write` publishes its own after commit."""
+        if events:
+            await self._publish(events)
+
     async def _publish(self, events: list[Event]) -> None:
         """After commit the write stands whatever happens here: a bus failure (Redis down)
         is logged, not raised; other nodes' gateways recover the events from the stream log

@@ -26,10 +26,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, text
+from sqlalchemy import BigInteger, String, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from miaou.bus import Event, log
 from miaou.chat.tables import messages
 from miaou.db import direct
 
@@ -56,51 +57,65 @@ _PICKED = ", ".join(
 )
 
 # Built from the constants above only: no value reaches the SQL text.
+_WRITES = f"""
+    claimed AS (
+        INSERT INTO message_nonces (author_id, nonce, message_id, created_at)
+        SELECT c.author_id, c.nonce, c.message_id, :now
+        FROM unnest(
+            CAST(:claim_authors AS bigint[]), CAST(:claim_nonces AS varchar[]),
+            CAST(:claim_messages AS bigint[])
+        ) AS c(author_id, nonce, message_id)
+        ON CONFLICT DO NOTHING
+        RETURNING message_id
+    ), inserted AS (
+        INSERT INTO messages ({_NAMES})
+        SELECT {_PICKED}
+        FROM unnest({_ARRAYS}, CAST(:claiming AS boolean[])) AS r({_NAMES}, claiming)
+        WHERE NOT r.claiming OR r.id IN (SELECT message_id FROM claimed)
+        RETURNING id, channel_id
+    ), bumped AS (
+        UPDATE channels AS ch SET
+            last_message_id = CASE
+                WHEN ch.last_message_id IS NULL OR ch.last_message_id < b.newest
+                THEN b.newest ELSE ch.last_message_id END,
+            message_count = ch.message_count + b.added
+        FROM (
+            SELECT channel_id, max(id) AS newest, count(*) AS added
+            FROM inserted GROUP BY channel_id ORDER BY channel_id
+        ) AS b
+        WHERE ch.id = b.channel_id
+        RETURNING ch.id
+    )"""  # noqa: S608
+
 _WRITE = direct.register(
+    text(f"WITH {_WRITES} SELECT id FROM inserted").columns(id=BigInteger)  # noqa: S608
+)
+
+# The writes and their events in the stream log (miaou.bus.log.append_ctes): the events
+# of the messages inserted only, each naming its message (``event_messages``). The
+# events wait for every channel to be bumped (the scalar subquery runs ``bumped`` to its
+# end before the first event row): channels then heads, the order in which a
+# transaction's writes and then its log lock them.
+_WRITE_LOGGED = direct.register(
     text(
         f"""
-        WITH claimed AS (
-            INSERT INTO message_nonces (author_id, nonce, message_id, created_at)
-            SELECT c.author_id, c.nonce, c.message_id, :now
-            FROM unnest(
-                CAST(:claim_authors AS bigint[]), CAST(:claim_nonces AS varchar[]),
-                CAST(:claim_messages AS bigint[])
-            ) AS c(author_id, nonce, message_id)
-            ON CONFLICT DO NOTHING
-            RETURNING message_id
-        ), inserted AS (
-            INSERT INTO messages ({_NAMES})
-            SELECT {_PICKED}
-            FROM unnest({_ARRAYS}, CAST(:claiming AS boolean[])) AS r({_NAMES}, claiming)
-            WHERE NOT r.claiming OR r.id IN (SELECT message_id FROM claimed)
-            RETURNING id, channel_id
-        ), bumped AS (
-            UPDATE channels AS ch SET
-                last_message_id = CASE
-                    WHEN ch.last_message_id IS NULL OR ch.last_message_id < b.newest
-                    THEN b.newest ELSE ch.last_message_id END,
-                message_count = ch.message_count + b.added
-            FROM (
-                SELECT channel_id, max(id) AS newest, count(*) AS added
-                FROM inserted GROUP BY channel_id ORDER BY channel_id
-            ) AS b
-            WHERE ch.id = b.channel_id
-        )
-        SELECT id FROM inserted
+        WITH {_WRITES}, created AS (
+            SELECT e.* FROM {log.EVENT_ROWS}
+            JOIN unnest(CAST(:event_messages AS bigint[])) WITH ORDINALITY AS m(id, ord)
+                USING (ord)
+            WHERE m.id IN (SELECT id FROM inserted) AND (SELECT count(*) FROM bumped) >= 0
+        ), {log.append_ctes("created")}
+        SELECT id, CAST(NULL AS varchar) AS stream, CAST(NULL AS bigint) AS position
+        FROM inserted
+        UNION ALL SELECT NULL, stream, position FROM heads
         """  # noqa: S608
-    ).columns(id=BigInteger)
+    ).columns(id=BigInteger, stream=String, position=BigInteger)
 )
 
 
-async def write_rows(
-    conn: AsyncConnection,
-    rows: Sequence[Mapping[str, Any]],
-    claims: Sequence[tuple[int, str] | None],
-    now: int,
-) -> set[int]:
-    """Insert ``rows`` (message rows as ``write_sends`` builds them), each claiming the
-    nonce ``claims[i]`` (author, nonce) if not None; bump the channels. Returns the ids
-    inserted: a row whose claim was lost is not."""
+def _values(
+    rows: Sequence[Mapping[str, Any]], claims: Sequence[tuple[int, str] | None], now: int
+) -> dict[str, Any]:
     claiming = {i: claim for i, claim in enumerate(claims) if claim is not None}
     values: dict[str, Any] = {name: [row[name] for row in rows] for name, _ in _COLUMNS}
     for name in _JSON:
@@ -112,5 +127,35 @@ async def write_rows(
         claim_messages=[rows[i]["id"] for i in claiming],
         now=now,
     )
-    result = await conn.execute(_WRITE, values)
+    return values
+
+
+async def write_rows(
+    conn: AsyncConnection,
+    rows: Sequence[Mapping[str, Any]],
+    claims: Sequence[tuple[int, str] | None],
+    now: int,
+) -> set[int]:
+    """Insert ``rows`` (message rows as ``write_sends`` builds them), each claiming the
+    nonce ``claims[i]`` (author, nonce) if not None; bump the channels. Returns the ids
+    inserted: a row whose claim was lost is not."""
+    result = await conn.execute(_WRITE, _values(rows, claims, now))
     return {row.id for row in result}
+
+
+async def write_rows_logged(
+    conn: AsyncConnection,
+    rows: Sequence[Mapping[str, Any]],
+    claims: Sequence[tuple[int, str] | None],
+    now: int,
+    events: Sequence[Event],
+) -> tuple[set[int], list[Event]]:
+    """:func:`write_rows`, and ``events[i]`` (the event of ``rows[i]``) stored in the
+    stream log if that row was inserted: (the ids inserted, their events positioned)."""
+    values = _values(rows, claims, now)
+    values.update(log.event_arrays(events), event_messages=values["id"], created_at=now)
+    result = (await conn.execute(_WRITE_LOGGED, values)).all()
+    inserted = {r.id for r in result if r.id is not None}
+    kept = [e for e, row in zip(events, rows, strict=True) if row["id"] in inserted]
+    heads = [(r.stream, r.position) for r in result if r.id is None]
+    return inserted, log.positioned(kept, heads)

@@ -221,9 +221,15 @@ class _Batch:
 
 async def write_sends(
     conn: AsyncConnection, events: list[Event], items: Sequence[SendDraft], now: int,
-    event: EventFactory,
-) -> list[Outcome]:  # fmt: skip
-    """Write ``items`` in the open transaction ``conn``; one outcome per item, in order."""
+    event: EventFactory, *, at_once: bool = False,
+) -> list[Outcome] | None:  # fmt: skip
+    """Write ``items`` in the open transaction ``conn``; one outcome per item, in order.
+
+    ``at_once`` (PostgreSQL, ``conn`` from ``Database.autocommit``): the batch's writes and
+    their events' log in one statement that commits by itself (:func:`_write_at_once`);
+    ``events`` then receives them positioned and already logged (to publish, not to log
+    again). None, with nothing written, if the batch needs a transaction
+    (:func:`_needs_transaction`): the caller writes it again in one."""
     batch = _Batch(conn, items, now)
     pairs = list({(i.channel_id, i.user_id) for i in items})
     nonce_keys = list({(i.user_id, i.nonce) for i in items if i.nonce is not None})
@@ -236,6 +242,8 @@ async def write_sends(
         except MiaouError as exc:
             batch.refuse(index, exc)
     _sort_nonces(batch, reads.nonces)
+    if at_once and _needs_transaction(batch):
+        return None
     await _enforce_slowmode(batch)
     references = await _references(batch)
     rows: dict[int, dict[str, Any]] = {}
@@ -255,29 +263,75 @@ async def write_sends(
             mention_roles=found_mentions.roles, mention_channels=found_mentions.channels,
             has_link=item.parsed.has_link, has_attachments=bool(item.files),
         )  # fmt: skip
-    if rows and conn.dialect.name == "postgresql" and not batch.stale_nonces:
+    if at_once:
+        await _write_at_once(batch, rows, events, event)
+    elif rows and conn.dialect.name == "postgresql" and not batch.stale_nonces:
         await _write_rows_pg(batch, rows)
-    elif rows:
-        await conn.execute(_INSERT_MESSAGES, list(rows.values()))
-        await _claim_nonces(batch, rows)
-        await _bump_channels(conn, rows.values())  # the messages that stayed
-    return await _finish(batch, rows, events, event)
+        await _created(batch, rows, events, event)
+    else:
+        if rows:
+            await conn.execute(_INSERT_MESSAGES, list(rows.values()))
+            await _claim_nonces(batch, rows)
+            await _bump_channels(conn, rows.values())  # the messages that stayed
+        await _created(batch, rows, events, event)
+    return await _answer_repeats(batch)
+
+
+def _needs_transaction(batch: _Batch) -> bool:
+    """What one statement in autocommit cannot do: slow mode (its member row lock), files
+    (their rows), reopening an archived thread, taking over an expired nonce."""
+    if batch.stale_nonces:
+        return True
+    for index in batch.live():
+        access = batch.access[index]
+        channel = access.channel
+        if batch.items[index].files or slowmode_seconds(access):
+            return True
+        if channel.type in THREAD_TYPES and channel.archived:
+            return True
+    return False
+
+
+async def _write_at_once(
+    batch: _Batch, rows: dict[int, dict[str, Any]], events: list[Event], event: EventFactory
+) -> None:
+    """PostgreSQL, in autocommit: the messages' views and events made first (they depend on
+    nothing the write decides), then one statement writes the rows and logs the events of
+    those it inserted (:func:`miaou.chat.send_rows_pg.write_rows_logged`)."""
+    if not rows:
+        return
+    views = await _views(batch, rows, {})
+    order = list(rows)
+    created = [_created_event(batch, i, views[i], event) for i in order]
+    inserted, logged = await send_rows_pg.write_rows_logged(
+        batch.conn, [rows[i] for i in order], _claims(batch, order), batch.now, created
+    )
+    events.extend(logged)
+    lost = [i for i in order if rows[i]["id"] not in inserted]
+    if lost:
+        await _answer_lost(batch, rows, lost)
+    for index in rows:
+        batch.outcomes[index] = views[index]
 
 
 async def _write_rows_pg(batch: _Batch, rows: dict[int, dict[str, Any]]) -> None:
     """PostgreSQL: insert, claim and bump in one statement (:mod:`miaou.chat.send_rows_pg`);
     a send whose claim was lost was not inserted and answers with the winner's message."""
     order = list(rows)
-    claims = [
-        (batch.items[i].user_id, nonce) if (nonce := batch.items[i].nonce) is not None else None
-        for i in order
-    ]
     inserted = await send_rows_pg.write_rows(
-        batch.conn, [rows[i] for i in order], claims, batch.now
+        batch.conn, [rows[i] for i in order], _claims(batch, order), batch.now
     )
     lost = [i for i in order if rows[i]["id"] not in inserted]
     if lost:
         await _answer_lost(batch, rows, lost)
+
+
+def _claims(batch: _Batch, order: Sequence[int]) -> list[tuple[int, str] | None]:
+    """Each item's nonce claim (author, nonce), None for an item without a nonce."""
+    return [
+        (batch.items[i].user_id, nonce) if (nonce := batch.items[i].nonce) is not None else None
+        for i in order
+    ]
 
 
 def _sort_nonces(batch: _Batch, claims: Sequence[Any]) -> None:
@@ -425,9 +479,39 @@ async def _answer_lost(batch: _Batch, rows: dict[int, dict[str, Any]], lost: lis
         batch.repeats[index] = by_key[(batch.items[index].user_id, batch.items[index].nonce)]
 
 
-async def _finish(
+async def _views(
+    batch: _Batch, rows: dict[int, dict[str, Any]], attached: dict[int, list[Attachment]]
+) -> dict[int, Message]:
+    """The new messages as their senders get them (the events' payloads too)."""
+    # Guild members' profiles came with their standing; DM authors and mentions are read.
+    people: dict[int, User] = {}
+    for index in rows:
+        guild = batch.access[index].guild
+        author = guild.profile() if guild is not None else None
+        if author is not None:
+            people[int(author.id)] = author
+    wanted = {u for row in rows.values() for u in (row["author_id"], *row["mentions"])}
+    people.update(await users_by_id(batch.conn, wanted - people.keys()))
+    referenced = await referenced_views(batch.conn, {row["reference_id"] for row in rows.values()})
+    views: dict[int, Message] = {}
+    for index, row in rows.items():
+        shape = SimpleNamespace(**row, edited_at=None, pinned_at=None)
+        views[index] = message_view(
+            shape, people, [], batch.items[index].body.nonce, attached.get(index), referenced
+        )
+    return views
+
+
+def _created_event(batch: _Batch, index: int, view: Message, event: EventFactory) -> Event:
+    channel = batch.access[index].channel
+    return event("MESSAGE_CREATE", channel, msgspec.structs.replace(view, reactions=UNSET))
+
+
+async def _created(
     batch: _Batch, rows: dict[int, dict[str, Any]], events: list[Event], event: EventFactory
-) -> list[Outcome]:
+) -> None:
+    """In the batch's transaction, after the rows: their files, outcomes and events; an
+    archived thread reopened by its message."""
     conn, now = batch.conn, batch.now
     attached: dict[int, list[Attachment]] = {}
     for index, row in rows.items():
@@ -437,25 +521,12 @@ async def _finish(
                 conn, item.files, message_id=row["id"], channel_id=item.channel_id,
                 uploader_id=item.user_id, now=now,
             )  # fmt: skip
-    # Guild members' profiles came with their standing; DM authors and mentions are read.
-    people: dict[int, User] = {}
-    for index in rows:
-        guild = batch.access[index].guild
-        author = guild.profile() if guild is not None else None
-        if author is not None:
-            people[int(author.id)] = author
-    wanted = {u for row in rows.values() for u in (row["author_id"], *row["mentions"])}
-    people.update(await users_by_id(conn, wanted - people.keys()))
-    referenced = await referenced_views(conn, {row["reference_id"] for row in rows.values()})
+    views = await _views(batch, rows, attached)
     reopened: set[int] = set()
-    for index, row in rows.items():
-        item, channel = batch.items[index], batch.access[index].channel
-        shape = SimpleNamespace(**row, edited_at=None, pinned_at=None)
-        result = message_view(shape, people, [], item.body.nonce, attached.get(index), referenced)
-        batch.outcomes[index] = result
-        events.append(
-            event("MESSAGE_CREATE", channel, msgspec.structs.replace(result, reactions=UNSET))
-        )
+    for index in rows:
+        channel = batch.access[index].channel
+        batch.outcomes[index] = views[index]
+        events.append(_created_event(batch, index, views[index], event))
         if channel.type in THREAD_TYPES and channel.archived and channel.id not in reopened:
             # A message reopens an archived thread (locked ones were refused).
             reopened.add(channel.id)
@@ -467,8 +538,12 @@ async def _finish(
             events.append(
                 event("THREAD_UPDATE", channel, {"id": str(channel.id), "archived": False})
             )
+
+
+async def _answer_repeats(batch: _Batch) -> list[Outcome]:
+    """Repeated nonces answer with their first message; then every item has its outcome."""
     for index, message_id in batch.repeats.items():
-        batch.outcomes[index] = await _repeat(conn, batch.items[index], message_id)
+        batch.outcomes[index] = await _repeat(batch.conn, batch.items[index], message_id)
     for index, first in batch.twins.items():
         answer = batch.outcomes[first]
         if isinstance(answer, Message):

@@ -68,6 +68,8 @@ class Database:
         # The same pool, its connections marked for writing from the start: setting the
         # option per transaction cost a round of SQLAlchemy's machinery on every write.
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
+        # PostgreSQL: each statement its own transaction (see autocommit()).
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if self.dialect == "sqlite":
             _install_sqlite_hooks(self.engine)
 
@@ -117,6 +119,19 @@ class Database:
                 self._writer = None
                 await conn.close()
                 raise
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """PostgreSQL: a connection on which each statement commits on its own, with no
+        BEGIN or COMMIT round trip: for a write that one statement does whole, after reads
+        that need no snapshot shared with it (at READ COMMITTED a transaction's statements
+        each see their own anyway). Not for SQLite, whose writers take turns in write()."""
+        if self.is_sqlite:
+            raise RuntimeError("autocommit() is for PostgreSQL; SQLite writes use write()")
+        async with _translated(), self._autocommit_engine.connect() as conn, conn.begin():
+            # (The adapter sends no BEGIN in autocommit: begin() only lets the registered
+            # statements run directly, miaou.db.direct.planned.)
+            yield conn
 
     async def ping(self) -> None:
         async with self.read() as conn:
