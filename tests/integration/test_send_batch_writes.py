@@ -14,7 +14,7 @@ from chat_fixtures import add_channel, create_dm, person
 from sqlalchemy import event, select
 
 from miaou.bus import log
-from miaou.chat import sends
+from miaou.chat import send_batch, sends
 from miaou.chat.message_models import Message, MessageCreate
 from miaou.chat.tables import channels, message_nonces, messages
 
@@ -30,7 +30,7 @@ async def test_a_batch_over_channels_and_a_dm_bumps_each_and_shows_each_author(
         (owner, guild.channel_id), (member, other),
     ]  # fmt: skip
     items = [
-        sends.draft(who.uid, channel_id, MessageCreate(content=f"m{i}"))
+        send_batch.draft(who.uid, channel_id, MessageCreate(content=f"m{i}"))
         for i, (who, channel_id) in enumerate(plan)
     ]
     outcomes = await node.node.messages._write_sends(items)
@@ -69,7 +69,7 @@ async def test_a_claim_lost_in_a_batch_answers_with_the_winner_and_keeps_the_oth
 
     monkeypatch.setattr(sends, "_enforce_slowmode", claimed_meanwhile)
     items = [
-        sends.draft(member.uid, guild.channel_id, MessageCreate(content=text, nonce=nonce))
+        send_batch.draft(member.uid, guild.channel_id, MessageCreate(content=text, nonce=nonce))
         for text, nonce in (("a", "a"), ("b", "b"), ("c", "c"))
     ]
     async with node.node.db.read() as conn:
@@ -133,12 +133,12 @@ async def test_a_batch_is_two_round_trips_on_postgresql(
         head = (await log.heads(conn, [f"guild:{guild.id}"]))[f"guild:{guild.id}"]
     plan = [(member, "n1"), (owner, None), (owner, "n1"), (member, None), (member, "n2")]
     items = [
-        sends.draft(who.uid, guild.channel_id, MessageCreate(content=f"m{i}", nonce=nonce))
+        send_batch.draft(who.uid, guild.channel_id, MessageCreate(content=f"m{i}", nonce=nonce))
         for i, (who, nonce) in enumerate(plan)
     ]
     # Once before: a connection's first use of a type costs asyncpg a lookup.
     await node.node.messages._write_sends(
-        [sends.draft(owner.uid, guild.channel_id, MessageCreate(content="warm", nonce="w"))]
+        [send_batch.draft(owner.uid, guild.channel_id, MessageCreate(content="warm", nonce="w"))]
     )
     head += 1
     with round_trips(node) as sent:

@@ -41,15 +41,15 @@ from miaou.chat.message_store import (
 from miaou.chat.outbox import Outbox
 from miaou.chat.permissions import Permission
 from miaou.chat.reactions import ReactionService
-from miaou.chat.sends import (
+from miaou.chat.send_batch import (
     Outcome,
     SendDraft,
     check_allowed_mentions,
     clean_content,
     draft,
     invalid_field,
-    write_sends,
 )
+from miaou.chat.sends import write_sends
 from miaou.chat.tables import (
     attachments,
     channels,

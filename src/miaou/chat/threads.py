@@ -25,7 +25,7 @@ from miaou.chat.messages import MessageService
 from miaou.chat.models import THREAD_TYPES, Channel, ChannelPatch, ChannelType
 from miaou.chat.outbox import Outbox, guild_stream
 from miaou.chat.permissions import Permission
-from miaou.chat.sends import clean_content
+from miaou.chat.send_batch import clean_content
 from miaou.chat.tables import channels, messages, thread_members
 from miaou.chat.views import channel_view
 from miaou.errors import Forbidden, InvalidInput, NotFound
