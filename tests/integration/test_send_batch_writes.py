@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from chat_fixtures import add_channel, create_dm, person
+from chat_fixtures import add_channel, create_dm, join, person
 from sqlalchemy import event, select
 
 from miaou.bus import log
@@ -172,3 +172,48 @@ async def test_a_batch_is_two_round_trips_on_postgresql(
         (owner.uid, "n1"): outcomes[2].id,
         (member.uid, "n2"): outcomes[4].id,
     }
+
+
+@pytest.mark.database_kinds("postgres")
+async def test_batches_at_once_log_each_message_once_at_gapless_positions(
+    node, guild, owner, member, make_client
+) -> None:
+    """Batches written concurrently on their own connections, four in autocommit and one
+    in a transaction (slow mode): every message stored, counted and logged once, the
+    guild stream's positions gapless, no deadlock between the two paths."""
+    slow = await add_channel(node, guild.id, slowmode=60)
+    others = [await person(make_client, f"p{i}") for i in range(2)]
+    for who in others:
+        await join(node, guild, who)
+    senders = [owner, member, *others]
+    plain = [
+        [
+            send_batch.draft(who.uid, guild.channel_id, MessageCreate(content=f"{b}-{i}"))
+            for i, who in enumerate(senders * 3)
+        ]
+        for b in range(4)
+    ]
+    slowed = [
+        send_batch.draft(who.uid, slow, MessageCreate(content=f"slow {who.uid}"))
+        for who in [member, *others]
+    ]
+    stream = f"guild:{guild.id}"
+    async with node.node.db.read() as conn:
+        head = (await log.heads(conn, [stream]))[stream]
+    with round_trips(node) as queries:
+        batches = await asyncio.gather(
+            *(node.node.messages._write_sends(b) for b in [*plain, slowed])
+        )
+        await asyncio.sleep(0.01)
+    assert sum(q.lstrip().upper().startswith("BEGIN") for q in queries) == 1, queries
+    sent = [m for batch in batches for m in batch]
+    assert all(isinstance(m, Message) for m in sent)
+    async with node.node.db.read() as conn:
+        stored = await log.read_after(conn, stream, head, head + len(sent) + 10)
+        assert (await log.heads(conn, [stream]))[stream] == head + len(sent)
+        counts = dict((await conn.execute(select(channels.c.id, channels.c.message_count))).all())
+    assert [s.position for s in stored] == list(range(head + 1, head + len(sent) + 1))
+    assert sorted(msgspec.json.decode(s.payload)["id"] for s in stored) == sorted(
+        m.id for m in sent
+    )
+    assert (counts[guild.channel_id], counts[slow]) == (4 * len(senders) * 3, len(slowed))
