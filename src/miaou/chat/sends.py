@@ -160,11 +160,10 @@ async def write_sends(
         )  # fmt: skip
     if at_once:
         await _write_at_once(batch, rows, events, event)
-    elif rows and conn.dialect.name == "postgresql" and not batch.stale_nonces:
-        await _write_rows_pg(batch, rows)
-        await send_answers.created_in_transaction(batch, rows, events, event)
     else:
-        if rows:
+        if rows and conn.dialect.name == "postgresql" and not batch.stale_nonces:
+            await _write_rows_pg(batch, rows)
+        elif rows:
             await conn.execute(_INSERT_MESSAGES, list(rows.values()))
             await _claim_nonces(batch, rows)
             await _bump_channels(conn, rows.values())  # the messages that stayed
