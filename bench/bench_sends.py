@@ -120,6 +120,7 @@ async def run_one(
         batches_after = await batch_counters(url)
         batches = batches_after[0] - batches_before[0]
         items = batches_after[1] - batches_before[1]
+        retries = batches_after[2] - batches_before[2]
         stored = await count_messages(db_url)
     if stored < acknowledged:
         raise RuntimeError(f"{acknowledged} sends acknowledged but {stored} stored")
@@ -133,20 +134,27 @@ async def run_one(
         "node_cpu_us": node_cpu / acknowledged * 1e6,
         "node_cores": node_cpu / elapsed,
         "batch": items / batches if batches else 0.0,
+        "retried_pct": 100 * retries / batches if batches else 0.0,
         "healthz_per_s": ceiling / ceiling_elapsed,
     }
 
 
-async def batch_counters(url: str) -> tuple[float, float]:
-    """(batches, sends) written by the node's send group commit so far, from /metrics."""
+async def batch_counters(url: str) -> tuple[float, float, float]:
+    """(batches, sends, batches written again behind another worker's commit) of the
+    node's send group commit so far, from /metrics."""
     async with httpx.AsyncClient(base_url=url) as http:
         text_ = (await http.get("/metrics")).text
     values = {}
     for line in text_.splitlines():
         name, _, value = line.partition(" ")
-        if name in ("miaou_send_batches_total", "miaou_send_batch_items_total"):
+        if name in ("miaou_send_batches_total", "miaou_send_batch_items_total",
+                    "miaou_send_batch_retries_total"):  # fmt: skip
             values[name] = float(value)
-    return values["miaou_send_batches_total"], values["miaou_send_batch_items_total"]
+    return (
+        values["miaou_send_batches_total"],
+        values["miaou_send_batch_items_total"],
+        values["miaou_send_batch_retries_total"],
+    )
 
 
 async def count_messages(database_url: str) -> int:
@@ -174,8 +182,10 @@ async def main(argv: list[str]) -> None:
         rows.append(("pg, 2 workers", await run_on_fresh_postgres(pg, two_workers)))
     print(f"POST /api/v1/channels/{{id}}/messages, {SENDERS} senders, {SECONDS:.0f} s each")
     print(f"{'database':<12}{'sends/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'acked':>8}"
-          f"{'cpu us/send':>13}{'node cores':>12}{'batch':>7}{'healthz/s':>11}")  # fmt: skip
+          f"{'cpu us/send':>13}{'node cores':>12}{'batch':>7}{'retried %':>10}"
+          f"{'healthz/s':>11}")  # fmt: skip
     for name, r in rows:
         print(f"{name:<12}{r['sends_per_s']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
               f"{int(r['acknowledged']):>8}{r['node_cpu_us']:>13.0f}{r['node_cores']:>12.2f}"
-              f"{r['batch']:>7.1f}{r['healthz_per_s']:>11.0f}")  # fmt: skip
+              f"{r['batch']:>7.1f}{r['retried_pct']:>10.1f}"
+              f"{r['healthz_per_s']:>11.0f}")  # fmt: skip

@@ -139,6 +139,7 @@ class Node:
             database=self.db.dialect, pool_stats=sqlalchemy_pool_stats(self.db.engine)
         )
         self.messages.sends.on_batch = self.metrics.observe_send_batch
+        self.messages.on_late_batch = self.metrics.send_batch_retries.inc
         self.loop_watch = (
             LoopWatch(settings.loop_stall_ms / 1000, on_stall=self.metrics.observe_loop_stall)
             if settings.loop_stall_ms

@@ -62,6 +62,16 @@ class IdGenerator:
                 raise OverflowError("clock outside the id epoch range")
             return (self._last_ms << TIME_SHIFT) | (self.worker_id << WORKER_SHIFT) | self._sequence
 
+    def advance_past(self, floor: int) -> None:
+        """Make every later id sort after ``floor`` (another worker's id): if this
+        generator is not yet past its millisecond, it moves to the one after, as borrowing
+        does (by as far as the two workers' ids are apart, a few milliseconds at most)."""
+        after = (floor >> TIME_SHIFT) + 1
+        with self._lock:
+            if after > self._last_ms:
+                self._last_ms = after
+                self._sequence = -1  # the next id is this millisecond's first
+
 
 def now_ms() -> int:
     """Wall-clock Unix milliseconds: the one clock stored times are read from."""
@@ -113,6 +123,11 @@ def configure(worker_id: int) -> None:
 
 def new_id() -> int:
     return _default.next_id()
+
+
+def advance_past(floor: int) -> None:
+    """The process-wide generator's :meth:`IdGenerator.advance_past`."""
+    _default.advance_past(floor)
 
 
 INVITE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

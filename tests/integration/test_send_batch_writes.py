@@ -11,10 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 from chat_fixtures import add_channel, create_dm, join, person
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
+from miaou import ids
 from miaou.bus import log
-from miaou.chat import send_batch, sends
+from miaou.chat import send_batch, send_rows_pg, sends
 from miaou.chat.message_models import Message, MessageCreate
 from miaou.chat.tables import channels, message_nonces, messages
 
@@ -217,3 +218,90 @@ async def test_batches_at_once_log_each_message_once_at_gapless_positions(
         m.id for m in sent
     )
     assert (counts[guild.channel_id], counts[slow]) == (4 * len(senders) * 3, len(slowed))
+
+
+async def committed_by_another_worker(node: Any, guild: Any, channel_id: int, who: Any) -> int:
+    """A message as another worker would commit it just before ours: its id made 50 ms
+    from now (its clock ahead, or its batch made after ours) with another worker number,
+    and the channel's newest id moved to it, as its write does."""
+    worker = (ids.id_worker(ids.new_id()) + 1) % (ids.MAX_WORKER + 1)
+    ahead = ((ids.now_ms() + 50 - ids.MIAOU_EPOCH_MS) << ids.TIME_SHIFT) | (
+        worker << ids.WORKER_SHIFT
+    )
+    async with node.node.db.write() as conn:
+        await conn.execute(
+            messages.insert().values(
+                id=ahead,
+                channel_id=channel_id,
+                guild_id=guild.id,
+                author_id=who.uid,
+                content="theirs",
+                mentions=[],
+                mention_roles=[],
+                mention_channels=[],
+            )
+        )
+        await conn.execute(
+            update(channels).where(channels.c.id == channel_id).values(last_message_id=ahead)
+        )
+    return ahead
+
+
+@pytest.mark.database_kinds("postgres")
+async def test_a_batch_behind_another_workers_commit_writes_after_it(
+    node, guild, owner, member, monkeypatch, recorded
+) -> None:
+    """Ids grow in commit order in a channel, whichever worker writes: a batch in autocommit
+    whose ids come before a message already committed there writes nothing, makes ids
+    past it and writes again, so a page read with ``after`` is never passed by a later
+    commit."""
+    tries: list[int] = []
+    write = send_rows_pg.write_rows_logged
+
+    async def counted(*args: Any) -> Any:
+        tries.append(len(args[1]))
+        return await write(*args)
+
+    monkeypatch.setattr(send_rows_pg, "write_rows_logged", counted)
+    theirs = await committed_by_another_worker(node, guild, guild.channel_id, owner)
+    retries = node.node.metrics.registry.get_sample_value("miaou_send_batch_retries_total")
+    items = [
+        send_batch.draft(who.uid, guild.channel_id, MessageCreate(content=f"m{i}"))
+        for i, who in enumerate([member, owner, member])
+    ]
+    outcomes = await node.node.messages._write_sends(items)
+
+    assert tries == [3, 3]  # refused once, then written
+    assert (
+        node.node.metrics.registry.get_sample_value("miaou_send_batch_retries_total") == retries + 1
+    )
+    assert all(isinstance(m, Message) for m in outcomes)
+    mine = [int(m.id) for m in outcomes]
+    assert theirs < mine[0] < mine[1] < mine[2]
+    created = [e for e in recorded if e.type == "MESSAGE_CREATE"]
+    assert [e.payload.id for e in created] == [m.id for m in outcomes]
+    async with node.node.db.read() as conn:
+        stored = (
+            await conn.execute(
+                select(messages.c.id).where(messages.c.channel_id == guild.channel_id)
+            )
+        ).scalars()
+        (channel,) = (
+            await conn.execute(select(channels).where(channels.c.id == guild.channel_id))
+        ).all()
+    assert sorted(stored) == [theirs, *mine]
+    assert (channel.last_message_id, channel.message_count) == (mine[-1], 3)
+
+
+@pytest.mark.database_kinds("postgres")
+async def test_a_batch_in_a_transaction_makes_its_ids_after_its_channels_messages(
+    node, guild, owner, member
+) -> None:
+    """The transaction path (slow mode here) locks its channels before it makes its ids,
+    and makes them past every message they hold."""
+    slow = await add_channel(node, guild.id, slowmode=60)
+    theirs = await committed_by_another_worker(node, guild, slow, owner)
+    (sent,) = await node.node.messages._write_sends(
+        [send_batch.draft(member.uid, slow, MessageCreate(content="mine"))]
+    )
+    assert isinstance(sent, Message) and int(sent.id) > theirs

@@ -289,3 +289,24 @@ def test_invite_codes_are_letters_and_digits_only() -> None:
     assert len(codes) == 2000
     assert all(re.fullmatch(r"[A-Za-z0-9]{16}", code) for code in codes)
     assert len({code[0] for code in codes}) > 50  # every symbol may lead
+
+
+@given(a=workers, b=workers, start=start_times, steps=clock_steps, lead=st.integers(0, 50))
+def test_advancing_past_another_workers_id_sorts_every_later_id_after_it(
+    a, b, start, steps, lead
+) -> None:
+    """Whatever the two workers and clocks, after ``advance_past(x)`` the next ids are
+    above ``x``, still increasing, and never ids the other worker could make."""
+    clock, theirs = Clock(start), Clock(start + lead)
+    mine, other = IdGenerator(a, clock_ms=clock), IdGenerator(b, clock_ms=theirs)
+    before = walk(mine, clock, steps[: len(steps) // 2])
+    floor = other.next_id()
+    mine.advance_past(floor)
+    after = walk(mine, clock, steps[len(steps) // 2 :])
+    made = [i for _, i in before + after]
+    assert all(i > floor for _, i in after)
+    assert all(x < y for x, y in pairwise(made))
+    assert {id_worker(i) for i in made} == {a}
+    # Moved no further than the millisecond after the floor's, or where it already was.
+    was = id_time_ms(before[-1][1]) if before else 0
+    assert id_time_ms(after[0][1]) <= max(id_time_ms(floor) + 1, after[0][0], was + 1)

@@ -87,6 +87,8 @@ class MessageService:
         blobs.add_referrer(attachment_rows.named_blobs, attachment_rows.purge_tombstoned)
         self.media = MediaInspector(self.blobs)
         self.sends: GroupCommit[SendDraft, Message] = GroupCommit(self._write_sends)
+        #: Told when a batch is written again behind another worker's commit (a metric).
+        self.on_late_batch: Callable[[], None] | None = None
 
     def _event(self, type_: str, channel: Row[Any], payload: object) -> Event:
         return self.outbox.event(type_, stream_of(channel), payload)
@@ -111,8 +113,9 @@ class MessageService:
             logged: list[Event] = []
             async with self.db.autocommit() as conn:
                 done = await write_sends(
-                    conn, logged, items, self.clock(), self._event, at_once=True
-                )
+                    conn, logged, items, self.clock(), self._event, at_once=True,
+                    on_late=self.on_late_batch,
+                )  # fmt: skip
             if done is not None:
                 await self.outbox.publish_logged(logged)
                 return done

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,10 +45,16 @@ async def answer_lost(batch: Batch, rows: dict[int, dict[str, Any]], lost: list[
         batch.repeats[index] = by_key[(batch.items[index].user_id, batch.items[index].nonce)]
 
 
-async def views(
-    batch: Batch, rows: dict[int, dict[str, Any]], attached: dict[int, list[Attachment]]
-) -> dict[int, Message]:
-    """The new messages as their senders get them (the events' payloads too)."""
+@dataclass(frozen=True, slots=True)
+class ViewParts:
+    """What the new messages' views need from the database: their authors and mentioned
+    users, and the messages they reply to."""
+
+    people: dict[int, User]
+    referenced: dict[int, Message]
+
+
+async def view_parts(batch: Batch, rows: dict[int, dict[str, Any]]) -> ViewParts:
     # Guild members' profiles came with their standing; DM authors and mentions are read.
     people: dict[int, User] = {}
     for index in rows:
@@ -58,12 +65,23 @@ async def views(
     wanted = {u for row in rows.values() for u in (row["author_id"], *row["mentions"])}
     people.update(await users_by_id(batch.conn, wanted - people.keys()))
     referenced = await referenced_views(batch.conn, {row["reference_id"] for row in rows.values()})
+    return ViewParts(people, referenced)
+
+
+def built_views(
+    batch: Batch,
+    rows: dict[int, dict[str, Any]],
+    parts: ViewParts,
+    attached: dict[int, list[Attachment]],
+) -> dict[int, Message]:
+    """The new messages as their senders get them (the events' payloads too)."""
     shown: dict[int, Message] = {}
     for index, row in rows.items():
         shape = SimpleNamespace(**row, edited_at=None, pinned_at=None)
         shown[index] = message_view(
-            shape, people, [], batch.items[index].body.nonce, attached.get(index), referenced
-        )
+            shape, parts.people, [], batch.items[index].body.nonce, attached.get(index),
+            parts.referenced,
+        )  # fmt: skip
     return shown
 
 
@@ -86,7 +104,7 @@ async def created_in_transaction(
                 conn, item.files, message_id=row["id"], channel_id=item.channel_id,
                 uploader_id=item.user_id, now=now,
             )  # fmt: skip
-    shown = await views(batch, rows, attached)
+    shown = built_views(batch, rows, await view_parts(batch, rows), attached)
     reopened: set[int] = set()
     for index in rows:
         channel = batch.access[index].channel

@@ -1,33 +1,37 @@
 """PostgreSQL: a send batch's rows written by one statement.
 
 :func:`miaou.chat.sends.write_sends` writes a batch's new messages, claims their nonces and
-bumps each channel's newest id and count: three statements in a row, each a round trip
-(and the nonce claims may withdraw messages after their insert). On PostgreSQL one
-statement does all three, as data-modifying CTEs:
+bumps each channel's newest id and count: three statements in a row on SQLite. On
+PostgreSQL one statement does all three, as data-modifying CTEs:
 
 - ``claimed``: the nonces claimed (``ON CONFLICT DO NOTHING``: a claim another transaction
   holds waits for it, then loses if it committed);
 - ``inserted``: the messages, except those whose claim was lost (they are never written);
-- ``bumped``: each channel moved by what was inserted (never backwards: concurrent batches
-  may commit out of id order), in channel id order as the separate bump goes (should a
-  plan not keep that order and two batches deadlock, PostgreSQL fails one, and the group
-  commit retries its sends one at a time).
+- ``bumped``: each channel moved by what was inserted, in channel id order as the separate
+  bump goes (should a plan not keep that order and two batches deadlock, PostgreSQL fails
+  one, and the group commit retries its sends one at a time); and the statement fails,
+  writing nothing (:class:`Late`), if a channel already holds a message at or after the
+  batch's ids (see ``_WRITES``).
 
-It returns the ids inserted; the caller answers a lost claim with the winner's message, as
-the separate statements do. A claim's row names its message, inserted by the same
-statement: the foreign key is checked at the statement's end, when both exist. The caller
-uses this only when no item takes over an expired nonce (that path updates the old claim
-after the insert and may withdraw the message, so it keeps the separate statements).
+:func:`write_rows` returns the ids inserted; the caller answers a lost claim with the
+winner's message, as the separate statements do. A claim's row names its message,
+inserted by the same statement: the foreign key is checked at the statement's end, when
+both exist. The caller uses this only when no item takes over an expired nonce (that path
+updates the old claim after the insert and may withdraw the message, so it keeps the
+separate statements). :func:`write_rows_logged` also stores the messages' events in the
+stream log: the whole batch in autocommit, one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
 from sqlalchemy import BigInteger, String, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from miaou.bus import Event, log
@@ -56,7 +60,16 @@ _PICKED = ", ".join(
     f"CAST(r.{name} AS json)" if kind == "json" else f"r.{name}" for name, kind in _COLUMNS
 )
 
+
 # Built from the constants above only: no value reaches the SQL text.
+# Built from the constants above only: no value reaches the SQL text.
+#
+# ``bumped`` also keeps a channel's ids growing in commit order, whichever worker writes:
+# it locks each channel row (until commit) and, if the channel already holds a message at
+# or after the batch's first id there (another worker made its ids later but committed
+# first), fails the statement with SQLSTATE MLATE (``miaou_late_message``, migration
+# 0009) and nothing is written; the caller makes ids past that message and writes again.
+# So a page read with ``after`` can never be passed by a later commit.
 _WRITES = f"""
     claimed AS (
         INSERT INTO message_nonces (author_id, nonce, message_id, created_at)
@@ -76,11 +89,13 @@ _WRITES = f"""
     ), bumped AS (
         UPDATE channels AS ch SET
             last_message_id = CASE
+                WHEN ch.last_message_id >= b.oldest
+                THEN miaou_late_message(ch.last_message_id)
                 WHEN ch.last_message_id IS NULL OR ch.last_message_id < b.newest
                 THEN b.newest ELSE ch.last_message_id END,
             message_count = ch.message_count + b.added
         FROM (
-            SELECT channel_id, max(id) AS newest, count(*) AS added
+            SELECT channel_id, min(id) AS oldest, max(id) AS newest, count(*) AS added
             FROM inserted GROUP BY channel_id ORDER BY channel_id
         ) AS b
         WHERE ch.id = b.channel_id
@@ -138,9 +153,36 @@ async def write_rows(
 ) -> set[int]:
     """Insert ``rows`` (message rows as ``write_sends`` builds them), each claiming the
     nonce ``claims[i]`` (author, nonce) if not None; bump the channels. Returns the ids
-    inserted: a row whose claim was lost is not."""
-    result = await conn.execute(_WRITE, _values(rows, claims, now))
+    inserted: a row whose claim was lost is not. :class:`Late` if a channel already
+    holds a later message."""
+    with _late_raised():
+        result = await conn.execute(_WRITE, _values(rows, claims, now))
     return {row.id for row in result}
+
+
+class Late(Exception):
+    """Nothing was written: a channel holds a message at or after the batch's first id
+    there (``newest``, its newest message's id)."""
+
+    def __init__(self, newest: int) -> None:
+        super().__init__(f"a channel's newest message is {newest}")
+        self.newest = newest
+
+
+@contextmanager
+def _late_raised() -> Iterator[None]:
+    """SQLSTATE MLATE (``miaou_late_message``) as :class:`Late`; other errors unchanged."""
+    try:
+        yield
+    except DBAPIError as error:
+        found = error.orig
+        if found is None or getattr(found, "sqlstate", None) != "MLATE":
+            raise
+        # asyncpg's error, under the adapter's, carries the DETAIL.
+        detail = getattr(found.__cause__, "detail", None)
+        if detail is None or not detail.isdigit():
+            raise
+        raise Late(int(detail)) from error
 
 
 async def write_rows_logged(
@@ -151,10 +193,12 @@ async def write_rows_logged(
     events: Sequence[Event],
 ) -> tuple[set[int], list[Event]]:
     """:func:`write_rows`, and ``events[i]`` (the event of ``rows[i]``) stored in the
-    stream log if that row was inserted: (the ids inserted, their events positioned)."""
+    stream log if that row was inserted: (the ids inserted, their events positioned).
+    :class:`Late`, with nothing written, if a channel already holds a later message."""
     values = _values(rows, claims, now)
     values.update(log.event_arrays(events), event_messages=values["id"], created_at=now)
-    result = (await conn.execute(_WRITE_LOGGED, values)).all()
+    with _late_raised():
+        result = (await conn.execute(_WRITE_LOGGED, values)).all()
     inserted = {r.id for r in result if r.id is not None}
     kept = [e for e, row in zip(events, rows, strict=True) if row["id"] in inserted]
     heads = [(r.stream, r.position) for r in result if r.id is None]

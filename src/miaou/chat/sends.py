@@ -34,10 +34,10 @@ has them. The hot ones are built once, at import (:mod:`miaou.db.keyed` says why
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, case, delete, or_, select, update
+from sqlalchemy import BigInteger, bindparam, case, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
@@ -62,6 +62,9 @@ SLOWMODE_BYPASS = (
     Permission.MANAGE_MESSAGES | Permission.MANAGE_CHANNELS | Permission.BYPASS_SLOWMODE
 )
 
+#: Tries of a batch in autocommit whose channels' messages got ahead of its ids.
+LATE_TRIES = 3
+
 # Every batch's statements, built once (miaou.db.keyed says why).
 _INSERT_MESSAGES = direct.register(messages.insert())
 _CLAIMS = {
@@ -72,6 +75,17 @@ _CLAIMS = {
     )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_LOCK_CHANNELS = direct.register(
+    text(
+        """
+        SELECT max(last_message_id) AS newest FROM (
+            SELECT last_message_id FROM channels
+            WHERE id IN (SELECT unnest(CAST(:channels AS bigint[])))
+            ORDER BY id FOR UPDATE
+        ) AS locked
+        """
+    ).columns(newest=BigInteger)
+)
 _REFERENCES = Keyed(
     lambda key: select(messages.c.id, messages.c.channel_id, messages.c.author_id).where(
         key("ids", messages.c.id), messages.c.deleted_at.is_(None)
@@ -116,7 +130,7 @@ def _may_send(access: ChannelAccess | None, item: SendDraft) -> ChannelAccess:
 
 async def write_sends(
     conn: AsyncConnection, events: list[Event], items: Sequence[SendDraft], now: int,
-    event: EventFactory, *, at_once: bool = False,
+    event: EventFactory, *, at_once: bool = False, on_late: Callable[[], None] | None = None,
 ) -> list[Outcome] | None:  # fmt: skip
     """Write ``items`` in the open transaction ``conn``; one outcome per item, in order.
 
@@ -124,7 +138,8 @@ async def write_sends(
     their events' log in one statement that commits by itself (:func:`_write_at_once`);
     ``events`` then receives them positioned and already logged (to publish, not to log
     again). None, with nothing written, if the batch needs a transaction
-    (:func:`_needs_transaction`): the caller writes it again in one."""
+    (:func:`_needs_transaction`): the caller writes it again in one. ``on_late`` is told
+    each time another worker's commit made it write again (a metric)."""
     batch = Batch(conn, items, now)
     pairs = list({(i.channel_id, i.user_id) for i in items})
     nonce_keys = list({(i.user_id, i.nonce) for i in items if i.nonce is not None})
@@ -151,7 +166,7 @@ async def write_sends(
             replied_author=replied_author if allowed and allowed.replied_user else None,
         )  # fmt: skip
         rows[index] = dict(
-            id=ids.new_id(), channel_id=item.channel_id, guild_id=access.channel.guild_id,
+            id=None, channel_id=item.channel_id, guild_id=access.channel.guild_id,
             author_id=item.user_id, content=item.content, reference_id=reference_id,
             type=MessageType.REPLY if reference_id else MessageType.DEFAULT,
             mention_everyone=found_mentions.everyone, mentions=found_mentions.users,
@@ -159,8 +174,12 @@ async def write_sends(
             has_link=item.parsed.has_link, has_attachments=bool(item.files),
         )  # fmt: skip
     if at_once:
-        await _write_at_once(batch, rows, events, event)
+        if not await _write_at_once(batch, rows, events, event, on_late):
+            return None
     else:
+        if rows and conn.dialect.name == "postgresql":
+            await _lock_channels(batch, rows)
+        _number(rows)
         if rows and conn.dialect.name == "postgresql" and not batch.stale_nonces:
             await _write_rows_pg(batch, rows)
         elif rows:
@@ -187,25 +206,56 @@ def _needs_transaction(batch: Batch) -> bool:
 
 
 async def _write_at_once(
-    batch: Batch, rows: dict[int, dict[str, Any]], events: list[Event], event: EventFactory
-) -> None:
+    batch: Batch, rows: dict[int, dict[str, Any]], events: list[Event], event: EventFactory,
+    on_late: Callable[[], None] | None,
+) -> bool:  # fmt: skip
     """PostgreSQL, in autocommit: the messages' views and events made first (they depend on
     nothing the write decides), then one statement writes the rows and logs the events of
-    those it inserted (:func:`miaou.chat.send_rows_pg.write_rows_logged`)."""
+    those it inserted (:func:`miaou.chat.send_rows_pg.write_rows_logged`). If another
+    worker's later ids committed first in one of the channels, nothing was written: new
+    ids past them, and again. False, with nothing written, after :data:`LATE_TRIES`."""
     if not rows:
-        return
-    views = await send_answers.views(batch, rows, {})
+        return True
+    parts = await send_answers.view_parts(batch, rows)
     order = list(rows)
-    created = [send_answers.created_event(batch, i, views[i], event) for i in order]
-    inserted, logged = await send_rows_pg.write_rows_logged(
-        batch.conn, [rows[i] for i in order], _claims(batch, order), batch.now, created
-    )
-    events.extend(logged)
-    lost = [i for i in order if rows[i]["id"] not in inserted]
-    if lost:
-        await send_answers.answer_lost(batch, rows, lost)
-    for index in rows:
-        batch.outcomes[index] = views[index]
+    for _ in range(LATE_TRIES):
+        _number(rows)
+        views = send_answers.built_views(batch, rows, parts, {})
+        created = [send_answers.created_event(batch, i, views[i], event) for i in order]
+        try:
+            inserted, logged = await send_rows_pg.write_rows_logged(
+                batch.conn, [rows[i] for i in order], _claims(batch, order), batch.now, created
+            )
+        except send_rows_pg.Late as late:
+            ids.advance_past(late.newest)
+            if on_late is not None:
+                on_late()
+            continue
+        events.extend(logged)
+        lost = [i for i in order if rows[i]["id"] not in inserted]
+        if lost:
+            await send_answers.answer_lost(batch, rows, lost)
+        for index in rows:
+            batch.outcomes[index] = views[index]
+        return True
+    return False
+
+
+def _number(rows: dict[int, dict[str, Any]]) -> None:
+    """The messages' ids, in the batch's order, made as late as can be: just before the
+    write, so that another worker's batch rarely commits a later id first."""
+    for row in rows.values():
+        row["id"] = ids.new_id()
+
+
+async def _lock_channels(batch: Batch, rows: dict[int, dict[str, Any]]) -> None:
+    """PostgreSQL, in the batch's transaction: lock its channels (in id order) until
+    commit, and make its ids after every message they hold, so that a channel's ids grow
+    in commit order with several workers (as :func:`_write_at_once` checks)."""
+    wanted = sorted({row["channel_id"] for row in rows.values()})
+    newest = (await batch.conn.execute(_LOCK_CHANNELS, {"channels": wanted})).scalar()
+    if newest is not None:
+        ids.advance_past(newest)
 
 
 async def _write_rows_pg(batch: Batch, rows: dict[int, dict[str, Any]]) -> None:

@@ -186,6 +186,12 @@ class Metrics:
             "Message sends written by the group commit (over batches: the mean batch size).",
             registry=self.registry,
         )
+        self.send_batch_retries = Counter(
+            "miaou_send_batch_retries",
+            "Send batches written again: another worker's later message ids had committed "
+            "first in one of their channels (ids grow in commit order in a channel).",
+            registry=self.registry,
+        )
         self.loop_stalls = Counter(
             "miaou_event_loop_stalls",
             "Times the event loop did not turn for longer than loop_stall_ms.",
