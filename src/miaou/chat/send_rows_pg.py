@@ -62,7 +62,6 @@ _PICKED = ", ".join(
 
 
 # Built from the constants above only: no value reaches the SQL text.
-# Built from the constants above only: no value reaches the SQL text.
 #
 # ``bumped`` also keeps a channel's ids growing in commit order, whichever worker writes:
 # it locks each channel row (until commit) and, if the channel already holds a message at
