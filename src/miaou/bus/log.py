@@ -177,13 +177,13 @@ async def append(conn: AsyncConnection, events: Sequence[Event], now_ms: int) ->
     Call inside the write transaction, after its last write (the head rows stay locked on
     PostgreSQL until commit, so the shorter that stretch, the better).
     """
+    if conn.dialect.name == "postgresql" and all(e.follows is None for e in events):
+        return await _append_pg(conn, events, now_ms)  # (event_arrays checks the names)
     by_stream: dict[str, list[int]] = defaultdict(list)
     for index, event in enumerate(events):
         if len(event.stream) > MAX_STREAM_NAME:
             raise ValueError(f"stream name too long: {event.stream!r}")
         by_stream[event.stream].append(index)
-    if conn.dialect.name == "postgresql" and all(e.follows is None for e in events):
-        return await _append_pg(conn, events, now_ms)
     positioned = list(events)
     rows: list[dict[str, Any]] = []
     advance = _ADVANCE[conn.dialect.name]

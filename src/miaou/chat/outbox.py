@@ -41,8 +41,7 @@ class Outbox:
             yield conn, events
             if events:
                 events[:] = await log.append(conn, events, now_ms())
-        if events:
-            await self._publish(events)
+        await self.publish_logged(events)
 
     async def publish_logged(self, events: list[Event]) -> None:
         """Publish events that a committed statement already logged (positioned), as

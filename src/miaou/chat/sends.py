@@ -232,9 +232,7 @@ async def _write_at_once(
                 on_late()
             continue
         events.extend(logged)
-        lost = [i for i in order if rows[i]["id"] not in inserted]
-        if lost:
-            await send_answers.answer_lost(batch, rows, lost)
+        await _answer_uninserted(batch, rows, inserted)
         for index in rows:
             batch.outcomes[index] = views[index]
         return True
@@ -265,7 +263,15 @@ async def _write_rows_pg(batch: Batch, rows: dict[int, dict[str, Any]]) -> None:
     inserted = await send_rows_pg.write_rows(
         batch.conn, [rows[i] for i in order], _claims(batch, order), batch.now
     )
-    lost = [i for i in order if rows[i]["id"] not in inserted]
+    await _answer_uninserted(batch, rows, inserted)
+
+
+async def _answer_uninserted(
+    batch: Batch, rows: dict[int, dict[str, Any]], inserted: set[int]
+) -> None:
+    """The rows one statement did not insert lost their nonce's claim: they answer with the
+    winner's message."""
+    lost = [i for i in rows if rows[i]["id"] not in inserted]
     if lost:
         await send_answers.answer_lost(batch, rows, lost)
 
